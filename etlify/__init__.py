@@ -1,0 +1,1 @@
+"""Etlify: keep Peewee records mirrored in a CRM, idempotently."""

@@ -1,0 +1,76 @@
+"""The adapter protocol: what Etlify asks of a CRM client.
+
+An adapter is any *instance* with ``upsert`` and ``delete``. Batch methods are
+optional; batch sync uses them when present. Adapters raise subclasses of
+:class:`etlify.AdapterError` and never put credentials in a message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from ..errors import AdapterError
+
+__all__ = ["Adapter", "BatchAdapter", "BatchResult"]
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """The two calls every adapter answers."""
+
+    def upsert(
+        self,
+        object_type: str,
+        payload: Mapping[str, Any],
+        id_property: str | None = None,
+        crm_id: str | None = None,
+    ) -> str:
+        """Create or update one object and return its CRM id.
+
+        With ``crm_id`` the adapter updates that object (identity survives a
+        change of the ``id_property`` value); otherwise it matches on
+        ``id_property`` when given, else creates.
+        """
+        ...
+
+    def delete(self, object_type: str, crm_id: str) -> bool:
+        """Delete one object; return ``False`` when it was already gone."""
+        ...
+
+
+@runtime_checkable
+class BatchAdapter(Adapter, Protocol):
+    """An adapter with batch endpoints."""
+
+    def batch_upsert(
+        self, object_type: str, records: Iterable[Mapping[str, Any]], id_property: str
+    ) -> dict[str, str]:
+        """Upsert many payloads keyed on ``id_property``.
+
+        Returns ``{id_property value: crm id}`` for the inputs the CRM
+        confirmed, keyed by the value exactly as given in the payload (as
+        ``str``). Inputs the CRM rejected are absent from the mapping; a
+        :class:`BatchResult` names their errors in ``.errors``.
+        """
+        ...
+
+    def batch_delete(self, object_type: str, crm_ids: Iterable[str]) -> None:
+        """Delete many objects by CRM id."""
+        ...
+
+
+class BatchResult(dict):
+    """A batch answer: ``{key: crm_id}`` for confirmed inputs, ``.errors`` for the rest.
+
+    ``errors`` maps the key of each rejected input to the
+    :class:`~etlify.AdapterError` that describes why.
+    """
+
+    def __init__(
+        self,
+        results: Mapping[str, str] | None = None,
+        errors: Mapping[str, AdapterError] | None = None,
+    ) -> None:
+        super().__init__(results or {})
+        self.errors: dict[str, AdapterError] = dict(errors or {})

@@ -1,0 +1,120 @@
+"""Exceptions raised by Etlify.
+
+Every error Etlify raises derives from :class:`EtlifyError`. Adapter errors
+follow the Ruby gem's hierarchy and carry the HTTP ``status``, HubSpot's error
+``category``, the ``correlation_id`` and the parsed ``details`` of the answer.
+None of them ever carries an access token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "EtlifyError",
+    "ConfigurationError",
+    "SerializerError",
+    "AdapterError",
+    "TransportError",
+    "ApiError",
+    "Unauthorized",
+    "NotFound",
+    "RateLimited",
+    "ValidationFailed",
+    "error_kind",
+]
+
+
+class EtlifyError(Exception):
+    """Base class of every Etlify error."""
+
+
+class ConfigurationError(EtlifyError, ValueError):
+    """Misuse of the API: an unknown CRM, a bad option, a model not configured."""
+
+
+class SerializerError(EtlifyError):
+    """A serializer failed or produced a payload that cannot be encoded."""
+
+
+class AdapterError(EtlifyError):
+    """An adapter could not complete a call to the CRM.
+
+    :param message: what failed, without secrets.
+    :param status: the HTTP status, when there was an answer.
+    :param category: the CRM's error category (HubSpot's ``category``).
+    :param correlation_id: the CRM's request id, for its support.
+    :param details: the parsed error body (a dict) or a short text excerpt.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        category: str | None = None,
+        correlation_id: str | None = None,
+        details: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.category = category
+        self.correlation_id = correlation_id
+        self.details = details
+
+
+class TransportError(AdapterError):
+    """The request never got an answer: refused, dropped or timed out."""
+
+
+class ApiError(AdapterError):
+    """The CRM answered with an error status."""
+
+
+class Unauthorized(ApiError):
+    """401 or 403: the token is missing, invalid, expired or lacks a scope."""
+
+
+class NotFound(ApiError):
+    """404: the object does not exist (or no longer does)."""
+
+
+class RateLimited(ApiError):
+    """429: the CRM's rate limit was reached.
+
+    :param retry_after: seconds to wait before the next request, when known.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ValidationFailed(ApiError):
+    """400, 409 or 422: the CRM refused the payload itself."""
+
+
+def error_kind(error: BaseException) -> str:
+    """Classify an exception into the ``last_error_kind`` stored on a sync row.
+
+    ``rate_limited`` and ``transient`` failures will likely pass on a later
+    attempt and do not spend a record's error budget; ``auth`` is the
+    configuration's fault, not the record's, and does not either.
+    """
+    if isinstance(error, RateLimited):
+        return "rate_limited"
+    if isinstance(error, Unauthorized):
+        return "auth"
+    if isinstance(error, NotFound):
+        return "not_found"
+    if isinstance(error, ValidationFailed):
+        return "validation"
+    if isinstance(error, SerializerError):
+        return "serializer"
+    if isinstance(error, (TransportError, ApiError)):
+        return "transient"
+    return "unexpected"
+
+
+#: Error kinds that never count against a record's retry budget.
+FREE_ERROR_KINDS = frozenset({"rate_limited", "transient", "auth"})
