@@ -1,0 +1,211 @@
+"""The request limiter: budget, windows, HubSpot's headers, pauses, configuration."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from etlify.errors import ConfigurationError
+from etlify.ratelimit import RateLimiter, as_rate_limiter
+
+
+class FakeTime:
+    """A clock that only moves when someone sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def limiter(max_requests=3, period=10.0, **kwargs):
+    fake = FakeTime()
+    return RateLimiter(max_requests, period, clock=fake.clock, sleep=fake.sleep, **kwargs), fake
+
+
+def test_never_sleeps_while_budget_is_available():
+    rl, fake = limiter(3, 10.0)
+    for _ in range(3):
+        rl.acquire()
+    assert fake.sleeps == []
+    assert rl.acquired == 3
+    assert rl.waited == 0.0
+
+
+def test_blocks_until_the_oldest_grant_leaves_the_window():
+    rl, fake = limiter(3, 10.0)
+    for _ in range(3):
+        rl.acquire()
+        fake.now += 1.0
+    rl.acquire()  # the first grant, at t=1000, frees its slot at t=1010
+    assert fake.now == pytest.approx(1010.0)
+    assert rl.waited == pytest.approx(7.0)
+
+
+def test_no_window_of_one_period_holds_more_than_max_requests():
+    rl, fake = limiter(5, 2.0)
+    grants = []
+    for _ in range(40):
+        rl.acquire()
+        grants.append(fake.now)
+        fake.now += 0.05
+    for start in grants:
+        assert sum(start <= t < start + 2.0 for t in grants) <= 5
+
+
+def test_a_released_slot_counts_from_the_answer():
+    rl, fake = limiter(1, 10.0)
+    ticket = rl.acquire()
+    fake.now += 4.0  # the request took 4 seconds to be answered
+    rl.release(ticket)
+    rl.acquire()
+    assert fake.now == pytest.approx(1014.0)
+
+
+def test_search_has_its_own_tighter_budget():
+    rl, fake = limiter(100, 10.0, search_per_second=2)
+    rl.acquire("search")
+    rl.acquire("search")
+    rl.acquire()  # the main budget is untouched
+    assert fake.sleeps == []
+    rl.acquire("search")
+    assert fake.now == pytest.approx(1001.0)
+
+
+def test_unknown_kind_is_refused():
+    rl, _ = limiter()
+    with pytest.raises(ValueError, match="kind"):
+        rl.acquire("bulk")
+
+
+def test_pause_holds_every_request():
+    rl, fake = limiter(10, 10.0)
+    rl.pause(2.5)
+    rl.acquire()
+    assert fake.now == pytest.approx(1002.5)
+    assert rl.pauses == 1
+    assert rl.waited == pytest.approx(2.5)
+
+
+def test_a_shorter_pause_does_not_shorten_a_longer_one():
+    rl, fake = limiter(10, 10.0)
+    rl.pause(5.0)
+    rl.pause(1.0)
+    rl.acquire()
+    assert fake.now == pytest.approx(1005.0)
+
+
+def hubspot_headers(remaining, limit=100, interval=10000):
+    return {
+        "X-HubSpot-RateLimit-Max": str(limit),
+        "X-HubSpot-RateLimit-Remaining": str(remaining),
+        "X-HubSpot-RateLimit-Interval-Milliseconds": str(interval),
+    }
+
+
+def test_low_remaining_paces_the_rest_over_the_window():
+    rl, fake = limiter(1000, 10.0)
+    rl.observe(hubspot_headers(remaining=4))  # 10 s / (4 + 1) = 2 s apart
+    rl.acquire()
+    rl.acquire()
+    assert fake.now == pytest.approx(1004.0)
+
+
+def test_healthy_remaining_stops_pacing():
+    rl, fake = limiter(1000, 10.0)
+    rl.observe(hubspot_headers(remaining=2))
+    rl.observe(hubspot_headers(remaining=80))
+    rl.acquire()
+    rl.acquire()
+    assert fake.sleeps == []
+
+
+def test_headers_are_read_case_insensitively_and_missing_ones_ignored():
+    rl, fake = limiter(1000, 10.0)
+    rl.observe({})  # search answers carry no rate-limit headers
+    rl.observe({"x-hubspot-ratelimit-max": "100", "x-hubspot-ratelimit-remaining": "junk"})
+    rl.acquire()
+    rl.acquire()
+    assert fake.sleeps == []
+    rl.observe({k.lower(): v for k, v in hubspot_headers(remaining=0).items()})
+    rl.acquire()
+    assert fake.now == pytest.approx(1010.0)
+
+
+def test_pacing_does_not_hold_search():
+    rl, fake = limiter(1000, 10.0)
+    rl.observe(hubspot_headers(remaining=0))
+    rl.acquire("search")
+    assert fake.sleeps == []
+
+
+def test_threads_share_one_budget():
+    rl = RateLimiter(10, 0.5)
+    grants = []
+    lock = threading.Lock()
+
+    def work():
+        for _ in range(3):
+            rl.release(rl.acquire())
+            with lock:
+                grants.append(time.monotonic())
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(grants) == 24
+    assert rl.acquired == 24
+    grants.sort()
+    for i, start in enumerate(grants):
+        assert sum(1 for t in grants[i:] if t < start + 0.5) <= 10
+    assert rl.waited > 0
+
+
+def test_from_config_builds_a_limiter():
+    rl = RateLimiter.from_config({"max_requests": 100, "period": 10, "search_per_second": 5})
+    assert (rl.max_requests, rl.period, rl.search_per_second) == (100, 10.0, 5)
+
+
+@pytest.mark.parametrize(
+    ("config", "named"),
+    [
+        ({"period": 10}, "max_requests"),
+        ({"max_requests": 100}, "period"),
+        ({"max_requests": 0, "period": 10}, "max_requests"),
+        ({"max_requests": 100, "period": -1}, "period"),
+        ({"max_requests": 100, "period": float("inf")}, "period"),
+        ({"max_requests": 2.5, "period": 10}, "max_requests"),
+        ({"max_requests": True, "period": 10}, "max_requests"),
+        ({"max_requests": "100", "period": 10}, "max_requests"),
+        ({"max_requests": 100, "period": 10, "burst": 3}, "burst"),
+        ([("max_requests", 100)], "rate_limit"),
+    ],
+)
+def test_bad_configuration_names_the_option(config, named):
+    with pytest.raises(ConfigurationError, match=named):
+        RateLimiter.from_config(config)
+
+
+def test_as_rate_limiter_accepts_none_limiters_and_dicts():
+    rl = RateLimiter(5, 1.0)
+    assert as_rate_limiter(None) is None
+    assert as_rate_limiter(rl) is rl
+    assert as_rate_limiter({"max_requests": 5, "period": 1}).max_requests == 5
+    with pytest.raises(ConfigurationError):
+        as_rate_limiter(5)
+
+
+def test_repr_shows_the_configuration():
+    assert repr(RateLimiter(5, 1.0)) == (
+        "RateLimiter(max_requests=5, period=1.0, search_per_second=4)"
+    )
