@@ -27,7 +27,8 @@ class NullAdapter:
         """Return ``crm_id`` or a deterministic stand-in id."""
         if crm_id:
             return str(crm_id)
-        key = f"{object_type}:{payload.get(id_property) if id_property else sorted(payload.items())!r}"
+        identity = payload.get(id_property) if id_property else sorted(payload.items())
+        key = f"{object_type}:{identity!r}"
         return "null-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def delete(self, object_type: str, crm_id: str) -> bool:

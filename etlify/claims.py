@@ -1,0 +1,98 @@
+"""Claiming a sync row so that one worker at a time talks to the CRM about a record.
+
+A claim is a lease: ``claim_token`` and ``claimed_until`` set by one
+conditional ``UPDATE`` that succeeds only when the row is unclaimed or its
+lease expired. No transaction is held while the CRM is called, and a claim
+left by a crashed worker expires after ``config.claim_timeout`` seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from typing import Any
+
+from .config import config
+from .state import CrmSynchronisation as Sync
+
+__all__ = ["ensure_row", "acquire", "finish", "release"]
+
+logger = logging.getLogger("etlify")
+
+
+def ensure_row(crm_name: str, resource_type: str, resource_id: str, object_type: str) -> int:
+    """The id of the sync row of this record, inserting an empty one if needed."""
+    where = (
+        (Sync.crm_name == crm_name)
+        & (Sync.resource_type == resource_type)
+        & (Sync.resource_id == resource_id)
+    )
+    row_id = Sync.select(Sync.id).where(where).scalar()
+    if row_id is None:
+        now = config.now()
+        Sync.insert(
+            crm_name=crm_name,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            crm_object_type=object_type,
+            error_count=0,
+            created_at=now,
+            updated_at=now,
+        ).on_conflict_ignore().execute()
+        row_id = Sync.select(Sync.id).where(where).scalar()
+    return row_id
+
+
+def try_acquire(row_id: int) -> str | None:
+    """Claim the row at once if it is free; the claim token, or ``None``."""
+    token = uuid.uuid4().hex
+    now = config.now()
+    lease = now + dt.timedelta(seconds=config.claim_timeout)
+    claimed = (
+        Sync.update(claim_token=token, claimed_until=lease)
+        .where((Sync.id == row_id) & (Sync.claim_token.is_null() | (Sync.claimed_until < now)))
+        .execute()
+    )
+    return token if claimed else None
+
+
+def acquire(row_id: int) -> str:
+    """Claim the row, waiting while another worker holds an unexpired claim."""
+    delay = 0.005
+    while True:
+        token = try_acquire(row_id)
+        if token is not None:
+            return token
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
+
+
+def finish(row_id: int, token: str, **fields: Any) -> None:
+    """Write ``fields`` and release the claim.
+
+    If the claim expired and another worker took the row meanwhile, the
+    fields are still written (they describe what the CRM now holds), but the
+    other worker's claim is left alone.
+    """
+    fields["updated_at"] = config.now()
+    released = (
+        Sync.update(claim_token=None, claimed_until=None, **fields)
+        .where((Sync.id == row_id) & (Sync.claim_token == token))
+        .execute()
+    )
+    if not released:
+        logger.warning(
+            "etlify: the claim on sync row %s expired before the sync ended; "
+            "raise etlify.config.claim_timeout",
+            row_id,
+        )
+        Sync.update(**fields).where(Sync.id == row_id).execute()
+
+
+def release(row_id: int, token: str) -> None:
+    """Release the claim without writing anything else."""
+    Sync.update(claim_token=None, claimed_until=None).where(
+        (Sync.id == row_id) & (Sync.claim_token == token)
+    ).execute()

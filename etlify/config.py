@@ -1,0 +1,109 @@
+"""Global configuration: ``etlify.configure(...)`` and ``etlify.config``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any, Callable
+
+from .digest import stable_sha256
+from .errors import ConfigurationError
+
+__all__ = ["Config", "config", "configure", "utcnow"]
+
+
+def utcnow() -> dt.datetime:
+    """The current UTC time as a naive datetime (Etlify's clock)."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class Config:
+    """Etlify's settings. Read them on ``etlify.config``; change them with ``configure``.
+
+    :ivar database: the Peewee database (or proxy) holding the sync-state tables;
+        ``None`` until set or until the first model is etlified.
+    :ivar logger: where Etlify logs (``logging.getLogger("etlify")``).
+    :ivar digest_strategy: ``callable(payload) -> str``.
+    :ivar max_sync_errors: failures a record may have before the stale finder
+        leaves it alone.
+    :ivar jobs: the default dispatcher of async work (a ``ThreadPoolJobs`` by default,
+        created on first use).
+    :ivar claim_timeout: seconds after which a sync claim left by a crashed
+        worker expires.
+    :ivar now: Etlify's clock, ``callable() -> datetime``; naive UTC by default.
+        Use the same convention as the models' ``updated_at``.
+    """
+
+    _options = (
+        "database",
+        "logger",
+        "digest_strategy",
+        "max_sync_errors",
+        "jobs",
+        "claim_timeout",
+        "now",
+    )
+
+    def __init__(self) -> None:
+        self.database: Any = None
+        self.logger: logging.Logger = logging.getLogger("etlify")
+        self.digest_strategy: Callable[[Any], str] = stable_sha256
+        self.max_sync_errors: int = 3
+        self.jobs: Any = None
+        self.claim_timeout: float = 120.0
+        self.now: Callable[[], dt.datetime] = utcnow
+
+    def update(self, **options: Any) -> None:
+        """Set the given options, validating each."""
+        unknown = set(options) - set(self._options)
+        if unknown:
+            raise ConfigurationError(
+                f"etlify.configure() got unknown option(s) {sorted(unknown)}; "
+                f"known: {list(self._options)}"
+            )
+        if "max_sync_errors" in options:
+            _check_budget("max_sync_errors", options["max_sync_errors"])
+        if "claim_timeout" in options:
+            value = options["claim_timeout"]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ConfigurationError(
+                    f"claim_timeout must be a positive number of seconds, not {value!r}"
+                )
+        for name in ("digest_strategy", "now"):
+            if name in options and not callable(options[name]):
+                raise ConfigurationError(f"{name} must be callable, not {options[name]!r}")
+        if "jobs" in options and options["jobs"] is not None:
+            if not callable(getattr(options["jobs"], "submit", None)):
+                raise ConfigurationError(
+                    "jobs must be a dispatcher with submit(model_name, record_id, crm_name), "
+                    "such as etlify.jobs.ThreadPoolJobs()"
+                )
+        if "database" in options:
+            from .state import bind_database
+
+            bind_database(options["database"])
+        for name, value in options.items():
+            setattr(self, name, value)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._options)
+        return f"Config({shown})"
+
+
+def _check_budget(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"{name} must be a positive integer, not {value!r}")
+
+
+config = Config()
+
+
+def configure(**options: Any) -> Config:
+    """Set Etlify's global options and return the live :class:`Config`.
+
+    Options: ``database``, ``logger``, ``digest_strategy``, ``max_sync_errors``,
+    ``jobs``, ``claim_timeout``, ``now``. Raises :class:`ConfigurationError`
+    for an unknown option or a bad value.
+    """
+    config.update(**options)
+    return config

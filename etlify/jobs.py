@@ -1,0 +1,265 @@
+"""Running syncs in the background.
+
+Async syncs go, in this order of preference, to the model's ``job_class``,
+the CRM's ``job_class`` (anything with ``perform_later(model_name, record_id,
+crm_name)``: Huey, Celery, RQ...), or the built-in :class:`ThreadPoolJobs`.
+A sync requested inside a transaction is dispatched after the outermost
+commit, and not at all after a rollback. A worker of any job system calls
+:func:`perform`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable
+
+from .config import config
+from .declarations import SyncConfig, model_for, sync_config
+from .errors import ConfigurationError
+from .state import database_proxy
+from .status import Status
+
+__all__ = ["ThreadPoolJobs", "dispatch", "perform", "wait", "shutdown"]
+
+logger = logging.getLogger("etlify")
+
+
+class ThreadPoolJobs:
+    """The built-in dispatcher: a thread pool with in-flight de-duplication.
+
+    Each job runs inside a connection context of the models' and the sync
+    state's databases, so a worker thread opens its own connection and closes
+    it after the job. A sync already queued (not yet started) for the same
+    (model, id, CRM) is not queued twice: the second request gets the first
+    one's ``Future``.
+    """
+
+    def __init__(self, max_workers: int = 4) -> None:
+        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+            raise ConfigurationError(f"max_workers must be a positive integer, not {max_workers!r}")
+        self.max_workers = max_workers
+        self._executor: ThreadPoolExecutor | None = None
+        self._queued: dict[tuple, Future] = {}
+        self._pending: set[Future] = set()
+        self._lock = threading.Lock()
+
+    def submit(self, model_name: str, record_id: Any, crm_name: str) -> Future:
+        """Queue a sync; returns a ``Future`` of its :class:`~etlify.Status`."""
+        model = model_for(model_name)
+        _refuse_memory_sqlite(model)
+        key = (model_name, str(record_id), crm_name)
+        with self._lock:
+            queued = self._queued.get(key)
+            if queued is not None:
+                return queued
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="etlify")
+            future = self._executor.submit(self._run, key, model_name, record_id, crm_name)
+            self._queued[key] = future
+            self._pending.add(future)
+        future.add_done_callback(self._forget)
+        return future
+
+    def _run(self, key: tuple, model_name: str, record_id: Any, crm_name: str) -> Status:
+        with self._lock:
+            self._queued.pop(key, None)
+        try:
+            return perform(model_name, record_id, crm_name)
+        except Exception:
+            logger.exception("etlify: job %s #%s for %s raised", model_name, record_id, crm_name)
+            raise
+
+    def _forget(self, future: Future) -> None:
+        with self._lock:
+            self._pending.discard(future)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until every queued job is done; ``False`` if ``timeout`` ran out."""
+        import concurrent.futures
+
+        while True:
+            with self._lock:
+                pending = set(self._pending)
+            if not pending:
+                return True
+            done, not_done = concurrent.futures.wait(pending, timeout=timeout)
+            if not_done:
+                return False
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop the pool, draining queued jobs when ``wait`` (else cancelling them)."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=wait, cancel_futures=not wait)
+
+    def __repr__(self) -> str:
+        return f"ThreadPoolJobs(max_workers={self.max_workers})"
+
+
+def _refuse_memory_sqlite(model: type) -> None:
+    for database in (model._meta.database, database_proxy):
+        database = getattr(database, "obj", database)
+        name = getattr(database, "database", None)
+        if type(database).__name__.endswith("SqliteDatabase") and name in (":memory:", ""):
+            raise ConfigurationError(
+                f"{model.__name__} lives in an in-memory SQLite database, which the job "
+                "threads cannot see: use a file database, sync with async_=False, or "
+                "run inside etlify.testing.immediate()"
+            )
+
+
+def default_jobs() -> Any:
+    """The configured dispatcher, creating the default thread pool on first use."""
+    if config.jobs is None:
+        config.jobs = ThreadPoolJobs()
+    return config.jobs
+
+
+_immediate_depth = [0]
+
+
+def is_immediate() -> bool:
+    """Whether async syncs run inline (inside ``etlify.testing.immediate()``)."""
+    return _immediate_depth[0] > 0
+
+
+def dispatch(sync_config_: SyncConfig, record_id: Any) -> Any:
+    """Start an async sync of one record; returns its handle."""
+    from . import registry
+    from .sync import sync_record
+
+    entry = registry.crm(sync_config_.crm_name)
+    model, crm_name = sync_config_.model, sync_config_.crm_name
+    if not entry.enabled:
+        return _done(Status.DISABLED)
+    if is_immediate():
+        return _done(sync_record(model, record_id, crm_name, inline=True))
+    job_class = sync_config_.job_class or entry.job_class
+    name = sync_config_.resource_type
+    jobs = None if job_class is not None else default_jobs()
+
+    def start() -> Any:
+        if jobs is None:
+            return job_class.perform_later(name, record_id, crm_name)
+        return jobs.submit(name, record_id, crm_name)
+
+    return _after_commit(model._meta.database, start)
+
+
+def _done(value: Any) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future
+
+
+def _after_commit(database: Any, start: Callable[[], Any]) -> Any:
+    """Run ``start`` now, or after the outermost commit when in a transaction.
+
+    In a transaction the handle is a ``Future`` that takes on the started
+    job's outcome after the commit, and is cancelled by a rollback.
+    """
+    database = getattr(database, "obj", database) or database
+    if database is None or not database.in_transaction():
+        return start()
+    handle: Future = Future()
+
+    def on_commit() -> None:
+        try:
+            started = start()
+        except Exception as error:
+            handle.set_exception(error)
+            return
+        if isinstance(started, Future):
+            started.add_done_callback(lambda f: _copy_outcome(f, handle))
+        else:
+            handle.set_result(started)
+
+    _on_outermost_commit(database, on_commit, handle.cancel)
+    return handle
+
+
+def _copy_outcome(source: Future, target: Future) -> None:
+    if source.cancelled():
+        target.cancel()
+    elif source.exception() is not None:
+        target.set_exception(source.exception())
+    else:
+        target.set_result(source.result())
+
+
+def _on_outermost_commit(
+    database: Any, on_commit: Callable[[], None], on_rollback: Callable[[], None]
+) -> None:
+    """Call ``on_commit`` after the outermost transaction commits, ``on_rollback`` if not.
+
+    Peewee 3 has no commit hook, so the outermost transaction object of this
+    thread gets its ``commit`` and ``rollback`` wrapped once.
+    """
+    transaction = database._state.transactions[0]
+    callbacks = transaction.__dict__.get("_etlify_callbacks")
+    if callbacks is None:
+        callbacks = transaction.__dict__["_etlify_callbacks"] = []
+        commit, rollback = transaction.commit, transaction.rollback
+
+        def wrapped_commit(*args: Any, **kwargs: Any) -> Any:
+            result = commit(*args, **kwargs)
+            todo, callbacks[:] = list(callbacks), []
+            for committed, _ in todo:
+                committed()
+            return result
+
+        def wrapped_rollback(*args: Any, **kwargs: Any) -> Any:
+            result = rollback(*args, **kwargs)
+            todo, callbacks[:] = list(callbacks), []
+            for _, rolled_back in todo:
+                rolled_back()
+            return result
+
+        transaction.commit, transaction.rollback = wrapped_commit, wrapped_rollback
+    callbacks.append((on_commit, on_rollback))
+
+
+def perform(model_name: str, record_id: Any, crm_name: str) -> Status:
+    """Sync one record now: what a worker of any job system calls.
+
+    Opens (and afterwards closes) this thread's connections to the model's
+    and the sync state's databases.
+    """
+    from .sync import sync_record
+
+    model = model_for(model_name)
+    sync_config(model, crm_name)
+    databases = _distinct_databases(model)
+    contexts = [db.connection_context() for db in databases if db.is_closed()]
+    for context in contexts:
+        context.__enter__()
+    try:
+        return sync_record(model, record_id, crm_name, inline=False)
+    finally:
+        for context in reversed(contexts):
+            context.__exit__(None, None, None)
+
+
+def _distinct_databases(model: type) -> list:
+    found: list = []
+    for database in (model._meta.database, database_proxy):
+        database = getattr(database, "obj", None) or database
+        if database is not None and all(database is not seen for seen in found):
+            found.append(database)
+    return found
+
+
+def wait(timeout: float | None = None) -> bool:
+    """Block until the built-in pool's queued work is done; ``False`` on timeout."""
+    jobs = config.jobs
+    return jobs.wait(timeout) if hasattr(jobs, "wait") else True
+
+
+def shutdown(wait: bool = True) -> None:
+    """Drain (or with ``wait=False`` cancel) and stop the built-in pool."""
+    jobs = config.jobs
+    if hasattr(jobs, "shutdown"):
+        jobs.shutdown(wait=wait)

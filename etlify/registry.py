@@ -1,0 +1,139 @@
+"""The CRM registry: ``etlify.register(...)`` and friends."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from .config import config
+from .errors import ConfigurationError
+
+__all__ = ["CrmEntry", "register", "crm", "crm_names", "is_enabled", "error_budget", "clear"]
+
+
+@dataclass
+class CrmEntry:
+    """A registered CRM: its adapter and options."""
+
+    name: str
+    adapter: Any
+    enabled: bool = True
+    job_class: Any = None
+    rate_limiter: Any = None
+    max_sync_errors: int | None = None
+
+
+_crms: dict[str, CrmEntry] = {}
+_lock = threading.Lock()
+
+
+def register(
+    name: str,
+    *,
+    adapter: Any,
+    enabled: bool = True,
+    job_class: Any = None,
+    rate_limit: Any = None,
+    max_sync_errors: int | None = None,
+) -> CrmEntry:
+    """Register a CRM under ``name`` (registering again replaces the entry).
+
+    :param adapter: an adapter *instance* (``upsert`` and ``delete``).
+    :param enabled: ``False`` makes every sync and delete a no-op returning
+        ``Status.DISABLED``.
+    :param job_class: anything with ``perform_later(model_name, record_id, crm_name)``
+        that runs this CRM's async syncs instead of the built-in pool.
+    :param rate_limit: ``{"max_requests": int, "period": seconds}``: one
+        thread-safe limiter shared by every call to this adapter.
+    :param max_sync_errors: this CRM's retry budget (default: the global one).
+    :raises ConfigurationError: for a bad name, an adapter class, a non-boolean
+        ``enabled``, a bad ``rate_limit`` or budget.
+    """
+    if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+        raise ConfigurationError(
+            f"CRM name must be a Python identifier such as 'hubspot', not {name!r}"
+        )
+    if isinstance(adapter, type):
+        raise ConfigurationError(
+            f"register({name!r}): adapter must be an instance, not the class "
+            f"{adapter.__name__}; write adapter={adapter.__name__}(...)"
+        )
+    for method in ("upsert", "delete"):
+        if not callable(getattr(adapter, method, None)):
+            raise ConfigurationError(
+                f"register({name!r}): adapter {adapter!r} has no {method}() method"
+            )
+    if not isinstance(enabled, bool):
+        raise ConfigurationError(
+            f"register({name!r}): enabled must be True or False, not {enabled!r}"
+        )
+    if job_class is not None and not callable(getattr(job_class, "perform_later", None)):
+        raise ConfigurationError(
+            f"register({name!r}): job_class {job_class!r} has no perform_later() method"
+        )
+    if max_sync_errors is not None and (
+        isinstance(max_sync_errors, bool)
+        or not isinstance(max_sync_errors, int)
+        or max_sync_errors < 1
+    ):
+        raise ConfigurationError(
+            f"register({name!r}): max_sync_errors must be a positive integer, "
+            f"not {max_sync_errors!r}"
+        )
+    limiter = None
+    if rate_limit is not None:
+        from .adapters.limited import attach_rate_limit
+
+        try:
+            adapter, limiter = attach_rate_limit(adapter, rate_limit)
+        except ConfigurationError as error:
+            raise ConfigurationError(f"register({name!r}): {error}") from None
+    entry = CrmEntry(name, adapter, enabled, job_class, limiter, max_sync_errors)
+    with _lock:
+        _crms[name] = entry
+    from .mixin import install_crm_methods
+
+    install_crm_methods(name)
+    return entry
+
+
+def crm(name: str) -> CrmEntry:
+    """The registered CRM ``name``; :class:`ConfigurationError` if there is none."""
+    try:
+        return _crms[name]
+    except KeyError:
+        known = ", ".join(repr(n) for n in _crms) or "none"
+        raise ConfigurationError(
+            f"unknown CRM {name!r}: register it with etlify.register({name!r}, adapter=...) "
+            f"(registered: {known})"
+        ) from None
+
+
+def crm_names() -> list[str]:
+    """The names of the registered CRMs, in registration order."""
+    return list(_crms)
+
+
+def is_enabled(name: str) -> bool:
+    """Whether the registered CRM ``name`` is enabled."""
+    return crm(name).enabled
+
+
+def error_budget(name: str) -> int:
+    """The retry budget of CRM ``name``: its own ``max_sync_errors``, else the global one."""
+    entry = _crms.get(name)
+    if entry is not None and entry.max_sync_errors is not None:
+        return entry.max_sync_errors
+    return config.max_sync_errors
+
+
+def clear() -> None:
+    """Forget every registered CRM (for test isolation)."""
+    from .mixin import uninstall_crm_methods
+
+    with _lock:
+        names = list(_crms)
+        _crms.clear()
+    for name in names:
+        uninstall_crm_methods(name)

@@ -1,0 +1,49 @@
+"""Serializers turn a record into a CRM payload."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import SerializerError
+
+__all__ = ["BaseSerializer", "build_payload"]
+
+
+class BaseSerializer:
+    """Base class for serializers: keeps the record, asks for ``as_crm_payload``.
+
+    Any class with ``__init__(record)`` and ``as_crm_payload()`` (or
+    ``to_dict()``) returning a mapping of CRM property names to values will do.
+    """
+
+    def __init__(self, record: Any) -> None:
+        self.record = record
+
+    def as_crm_payload(self) -> Mapping[str, Any]:
+        """Return the CRM payload of ``self.record``."""
+        raise NotImplementedError(f"{type(self).__name__} must define as_crm_payload()")
+
+
+def build_payload(serializer: type, record: Any) -> dict[str, Any]:
+    """Run ``serializer`` on ``record`` and return its payload as a dict.
+
+    Raises :class:`SerializerError` naming the model and the serializer when
+    the serializer raises or returns something other than a mapping.
+    """
+    where = f"{type(record).__name__} serializer {serializer.__name__}"
+    try:
+        instance = serializer(record)
+        method = getattr(instance, "as_crm_payload", None) or getattr(instance, "to_dict", None)
+        if method is None:
+            raise SerializerError(f"{where} has neither as_crm_payload() nor to_dict()")
+        payload = method()
+    except SerializerError:
+        raise
+    except Exception as error:
+        raise SerializerError(f"{where} raised {type(error).__name__}: {error}") from error
+    if not isinstance(payload, Mapping):
+        raise SerializerError(
+            f"{where} returned a {type(payload).__name__}, not a mapping of CRM properties"
+        )
+    return dict(payload)

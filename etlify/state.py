@@ -1,0 +1,163 @@
+"""Sync state, kept in the application's own database.
+
+``CrmSynchronisation`` holds one row per (CRM, model, record): the CRM id, the
+digest of the last payload the CRM confirmed, the error bookkeeping, and the
+claim that keeps two workers from syncing one record at once.
+``PendingSync`` buffers records waiting for a ``sync_dependencies`` record.
+
+Both tables live on :data:`database_proxy` and have no foreign keys into user
+models, so binding or dropping user tables never cascades into them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from peewee import (
+    AutoField,
+    CharField,
+    DatabaseProxy,
+    DateTimeField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+from .config import config
+from .errors import ConfigurationError
+
+__all__ = [
+    "database_proxy",
+    "bind_database",
+    "CrmSynchronisation",
+    "PendingSync",
+    "create_tables",
+]
+
+database_proxy = DatabaseProxy()
+
+
+def _now():
+    return config.now()
+
+
+def bind_database(database: Any) -> None:
+    """Point the sync-state tables at ``database`` (a Peewee database or proxy)."""
+    if database is None:
+        return
+    if not hasattr(database, "execute_sql"):
+        raise ConfigurationError(
+            f"database must be a peewee Database or DatabaseProxy, not {database!r}"
+        )
+    database_proxy.initialize(database)
+
+
+def ensure_bound() -> Any:
+    """The bound database; :class:`ConfigurationError` when there is none yet."""
+    if database_proxy.obj is None:
+        raise ConfigurationError(
+            "Etlify has no database for its sync state: call "
+            "etlify.configure(database=db) or etlify a model first"
+        )
+    return database_proxy.obj
+
+
+class _StateModel(Model):
+    class Meta:
+        database = database_proxy
+
+
+class CrmSynchronisation(_StateModel):
+    """The sync state of one record in one CRM.
+
+    ``last_digest`` is always the digest of a payload the CRM confirmed;
+    ``last_synced_at`` is the moment that payload was read from the database.
+    """
+
+    id = AutoField()
+    crm_name = CharField(max_length=64)
+    resource_type = CharField(max_length=128)
+    resource_id = CharField(max_length=64)
+    crm_object_type = CharField(max_length=128, null=True)
+    crm_id = CharField(max_length=64, null=True)
+    last_digest = CharField(max_length=128, null=True)
+    last_synced_at = DateTimeField(null=True)
+    dependency_count = IntegerField(null=True)
+    last_error = TextField(null=True)
+    last_error_kind = CharField(max_length=32, null=True)
+    error_count = IntegerField(default=0)
+    claim_token = CharField(max_length=32, null=True)
+    claimed_until = DateTimeField(null=True)
+    created_at = DateTimeField(default=_now)
+    updated_at = DateTimeField(default=_now)
+
+    class Meta:
+        table_name = "crm_synchronisations"
+        indexes = (
+            (("crm_name", "resource_type", "resource_id"), True),
+            (("crm_name", "crm_object_type", "crm_id"), True),
+            (("crm_name", "resource_type", "error_count"), False),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"<CrmSynchronisation {self.crm_name} {self.resource_type}#{self.resource_id} "
+            f"crm_id={self.crm_id!r} errors={self.error_count}>"
+        )
+
+    @classmethod
+    def with_error(cls):
+        """Rows whose last attempt failed, newest failure first."""
+        return (
+            cls.select()
+            .where(cls.last_error.is_null(False))
+            .order_by(cls.updated_at.desc(), cls.id.desc())
+        )
+
+    @classmethod
+    def retry_exhausted(cls, crm_name: str):
+        """Rows of ``crm_name`` whose error count reached that CRM's budget."""
+        from .registry import error_budget
+
+        return cls.select().where(
+            (cls.crm_name == crm_name) & (cls.error_count >= error_budget(crm_name))
+        )
+
+    @classmethod
+    def reset_error_count(cls, query=None) -> int:
+        """Clear the error count and last error of every row (or of ``query``'s rows).
+
+        Returns the number of rows changed. A reset record is retried by the
+        next batch sync.
+        """
+        update = cls.update(error_count=0, last_error=None, last_error_kind=None, updated_at=_now())
+        if query is not None:
+            update = update.where(cls.id.in_(query.select(cls.id)))
+        return update.execute()
+
+
+class PendingSync(_StateModel):
+    """A record of ``resource_type`` waiting for a dependency to get a CRM id."""
+
+    id = AutoField()
+    crm_name = CharField(max_length=64)
+    resource_type = CharField(max_length=128)
+    resource_id = CharField(max_length=64)
+    dependency_type = CharField(max_length=128)
+    dependency_id = CharField(max_length=64)
+    created_at = DateTimeField(default=_now)
+
+    class Meta:
+        table_name = "etlify_pending_syncs"
+        indexes = (
+            (
+                ("crm_name", "resource_type", "resource_id", "dependency_type", "dependency_id"),
+                True,
+            ),
+            (("crm_name", "dependency_type", "dependency_id"), False),
+        )
+
+
+def create_tables() -> None:
+    """Create the sync-state tables and their indexes (safe to run again)."""
+    ensure_bound().create_tables([CrmSynchronisation, PendingSync], safe=True)

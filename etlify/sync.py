@@ -1,0 +1,317 @@
+"""Syncing and deleting one record.
+
+The single-record path: claim the record's sync row, read the record, build
+its payload and digest, call the adapter only when the digest changed, and
+write the outcome. Failures of the serializer, the adapter or the CRM are
+recorded on the row and announced; they never raise.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from . import claims, registry, signals
+from .config import config
+from .declarations import SyncConfig, sync_config
+from .errors import (
+    FREE_ERROR_KINDS,
+    ApiError,
+    ConfigurationError,
+    SerializerError,
+    error_kind,
+)
+from .serializers import build_payload
+from .state import CrmSynchronisation as Sync
+from .state import PendingSync
+from .status import Status
+
+__all__ = ["sync_record", "delete_record", "failure_fields", "describe_error"]
+
+logger = logging.getLogger("etlify")
+
+_local = threading.local()
+MAX_ERROR_LENGTH = 2000
+
+
+def _in_progress() -> set:
+    keys = getattr(_local, "keys", None)
+    if keys is None:
+        keys = _local.keys = set()
+    return keys
+
+
+def sync_record(
+    model: type, pk: Any, crm_name: str, *, inline: bool = True, record: Any = None
+) -> Status:
+    """Sync record ``pk`` of ``model`` to ``crm_name`` now and return the outcome.
+
+    ``inline`` says whether records released by this sync (those waiting on
+    it through ``sync_dependencies``) are synced now or dispatched as jobs.
+    The record is always read afresh from the database; ``record`` is only
+    what signals carry when nothing is read (a disabled CRM).
+
+    :raises ConfigurationError: unknown CRM, or model not configured for it.
+    """
+    config_ = sync_config(model, crm_name)
+    entry = registry.crm(crm_name)
+    if not entry.enabled:
+        signals.send(signals.skipped, model, record=record, crm_name=crm_name, reason="disabled")
+        return Status.DISABLED
+    key = (config_.resource_type, str(pk), crm_name)
+    if key in _in_progress():
+        return Status.NOOP
+    row_id = claims.ensure_row(crm_name, config_.resource_type, str(pk), config_.crm_object_type)
+    token = claims.acquire(row_id)
+    _in_progress().add(key)
+    try:
+        return _sync_claimed(config_, entry, pk, row_id, token, inline)
+    finally:
+        _in_progress().discard(key)
+
+
+def _sync_claimed(
+    config_: SyncConfig, entry: Any, pk: Any, row_id: int, token: str, inline: bool
+) -> Status:
+    model = config_.model
+    read_at = config.now()
+    record = model.get_or_none(model._meta.primary_key == pk)
+    if record is None:
+        claims.release(row_id, token)
+        logger.info("etlify: %s #%s no longer exists; nothing to sync", model.__name__, pk)
+        return Status.NOOP
+    try:
+        if config_.sync_if is not None and not _ask_sync_if(config_, record):
+            claims.finish(row_id, token, last_synced_at=read_at)
+            signals.send(
+                signals.skipped, model, record=record, crm_name=entry.name, reason="sync_if"
+            )
+            return Status.SKIPPED
+        waiting_on = _unsynced_dependencies(config_, record, inline)
+        if waiting_on:
+            _buffer(config_, pk, waiting_on)
+            claims.release(row_id, token)
+            signals.send(
+                signals.buffered,
+                model,
+                record=record,
+                crm_name=entry.name,
+                waiting_on=[dependency for dependency, _ in waiting_on],
+            )
+            return Status.BUFFERED
+        payload = build_payload(config_.serializer, record)
+        digest = config.digest_strategy(payload)
+        row = Sync.get_by_id(row_id)
+        if row.crm_id and row.last_digest == digest:
+            claims.finish(
+                row_id,
+                token,
+                last_synced_at=read_at,
+                error_count=0,
+                last_error=None,
+                last_error_kind=None,
+            )
+            signals.send(
+                signals.skipped, model, record=record, crm_name=entry.name, reason="not_modified"
+            )
+            return Status.NOT_MODIFIED
+        crm_id = entry.adapter.upsert(
+            config_.crm_object_type, payload, id_property=config_.id_property, crm_id=row.crm_id
+        )
+        if not crm_id:
+            raise ApiError(f"{type(entry.adapter).__name__}.upsert returned no CRM id")
+        claims.finish(
+            row_id,
+            token,
+            crm_id=str(crm_id),
+            crm_object_type=config_.crm_object_type,
+            last_digest=digest,
+            last_synced_at=read_at,
+            error_count=0,
+            last_error=None,
+            last_error_kind=None,
+        )
+    except ConfigurationError:
+        claims.release(row_id, token)
+        raise
+    except Exception as error:
+        claims.finish(row_id, token, **failure_fields(Sync.get_by_id(row_id), error, entry.adapter))
+        logger.warning(
+            "etlify: sync of %s #%s to %s failed: %s",
+            model.__name__,
+            pk,
+            entry.name,
+            describe_error(error, entry.adapter),
+        )
+        signals.send(signals.failed, model, record=record, crm_name=entry.name, error=error)
+        return Status.ERROR
+    signals.send(
+        signals.synced,
+        model,
+        record=record,
+        crm_name=entry.name,
+        crm_id=str(crm_id),
+        payload=payload,
+        digest=digest,
+        created=row.crm_id is None,
+    )
+    release_waiting(config_, pk, inline)
+    return Status.SYNCED
+
+
+def _ask_sync_if(config_: SyncConfig, record: Any) -> bool:
+    try:
+        return bool(config_.sync_if(record))
+    except Exception as error:
+        raise SerializerError(
+            f"sync_if of {config_.model.__name__} raised {type(error).__name__}: {error}"
+        ) from error
+
+
+def describe_error(error: BaseException, adapter: Any = None) -> str:
+    """``"Type: message"`` for ``error``, with the adapter's token masked, bounded in length."""
+    text = f"{type(error).__name__}: {error}"
+    token = getattr(adapter, "access_token", None) or getattr(
+        getattr(adapter, "adapter", None), "access_token", None
+    )
+    if isinstance(token, str) and token:
+        text = text.replace(token, "[token]")
+    return text[:MAX_ERROR_LENGTH]
+
+
+def failure_fields(row: Any, error: BaseException, adapter: Any = None) -> dict[str, Any]:
+    """The sync-row fields recording ``error``.
+
+    Rate-limit, transient and auth failures are recorded but do not spend the
+    record's error budget: they are not the record's fault.
+    """
+    kind = error_kind(error)
+    count = row.error_count if kind in FREE_ERROR_KINDS else row.error_count + 1
+    return {
+        "last_error": describe_error(error, adapter),
+        "last_error_kind": kind,
+        "error_count": count,
+    }
+
+
+def _unsynced_dependencies(config_: SyncConfig, record: Any, inline: bool) -> list:
+    """The ``sync_dependencies`` records of ``record`` that still have no CRM id.
+
+    Each one is synced first, in this thread; one that is itself being synced
+    further up this thread's call chain (a cycle) is not waited for.
+    """
+    waiting = []
+    for name in config_.sync_dependencies:
+        field = config_.model._meta.fields[name]
+        if record.__data__.get(field.name) is None:
+            continue
+        dependency = getattr(record, name)
+        dep_config = sync_config(type(dependency), config_.crm_name)
+        dep_key = (dep_config.resource_type, str(dependency._pk), config_.crm_name)
+        if dep_key in _in_progress():
+            logger.info("etlify: dependency cycle through %s #%s; not waiting", *dep_key[:2])
+            continue
+        if _crm_id_of(dep_config, dependency._pk) is None:
+            sync_record(type(dependency), dependency._pk, config_.crm_name, inline=inline)
+            if _crm_id_of(dep_config, dependency._pk) is None:
+                waiting.append((dependency, dep_config))
+    return waiting
+
+
+def _crm_id_of(config_: SyncConfig, pk: Any) -> str | None:
+    return (
+        Sync.select(Sync.crm_id)
+        .where(
+            (Sync.crm_name == config_.crm_name)
+            & (Sync.resource_type == config_.resource_type)
+            & (Sync.resource_id == str(pk))
+        )
+        .scalar()
+    )
+
+
+def _buffer(config_: SyncConfig, pk: Any, waiting_on: list) -> None:
+    rows = [
+        {
+            "crm_name": config_.crm_name,
+            "resource_type": config_.resource_type,
+            "resource_id": str(pk),
+            "dependency_type": dep_config.resource_type,
+            "dependency_id": str(dependency._pk),
+            "created_at": config.now(),
+        }
+        for dependency, dep_config in waiting_on
+    ]
+    PendingSync.insert_many(rows).on_conflict_ignore().execute()
+
+
+def release_waiting(config_: SyncConfig, pk: Any, inline: bool) -> None:
+    """Sync (inline) or dispatch the records that were waiting on this one."""
+    from . import jobs
+    from .declarations import model_for
+
+    where = (
+        (PendingSync.crm_name == config_.crm_name)
+        & (PendingSync.dependency_type == config_.resource_type)
+        & (PendingSync.dependency_id == str(pk))
+    )
+    waiting = list(
+        PendingSync.select(PendingSync.resource_type, PendingSync.resource_id).where(where).tuples()
+    )
+    if not waiting:
+        return
+    PendingSync.delete().where(where).execute()
+    for resource_type, resource_id in waiting:
+        if (resource_type, resource_id, config_.crm_name) in _in_progress():
+            continue
+        model = model_for(resource_type)
+        if inline:
+            sync_record(model, resource_id, config_.crm_name, inline=True)
+        else:
+            jobs.dispatch(sync_config(model, config_.crm_name), resource_id)
+
+
+def delete_record(model: type, pk: Any, crm_name: str, record: Any = None) -> Status:
+    """Delete record ``pk`` of ``model`` from ``crm_name`` and clear its CRM id and digest."""
+    config_ = sync_config(model, crm_name)
+    entry = registry.crm(crm_name)
+    if not entry.enabled:
+        signals.send(signals.skipped, model, record=record, crm_name=crm_name, reason="disabled")
+        return Status.DISABLED
+    row = Sync.get_or_none(
+        (Sync.crm_name == crm_name)
+        & (Sync.resource_type == config_.resource_type)
+        & (Sync.resource_id == str(pk))
+    )
+    if row is None or not row.crm_id:
+        return Status.NOOP
+    token = claims.acquire(row.id)
+    row = Sync.get_by_id(row.id)
+    if not row.crm_id:
+        claims.release(row.id, token)
+        return Status.NOOP
+    try:
+        entry.adapter.delete(row.crm_object_type or config_.crm_object_type, row.crm_id)
+    except Exception as error:
+        claims.finish(row.id, token, **failure_fields(row, error, entry.adapter))
+        logger.warning(
+            "etlify: delete of %s #%s from %s failed: %s",
+            model.__name__,
+            pk,
+            crm_name,
+            describe_error(error, entry.adapter),
+        )
+        signals.send(signals.failed, model, record=record, crm_name=crm_name, error=error)
+        return Status.ERROR
+    claims.finish(
+        row.id,
+        token,
+        crm_id=None,
+        last_digest=None,
+        error_count=0,
+        last_error=None,
+        last_error_kind=None,
+    )
+    signals.send(signals.deleted, model, record=record, crm_name=crm_name, crm_id=row.crm_id)
+    return Status.DELETED

@@ -1,0 +1,128 @@
+"""A CRM in a dict, for tests."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..adapters.base import BatchResult
+from ..errors import AdapterError
+
+__all__ = ["InMemoryAdapter"]
+
+
+class InMemoryAdapter:
+    """An adapter that keeps objects in memory and logs every call.
+
+    ``upsert`` follows HubSpot's semantics: with a ``crm_id`` it updates that
+    object; with an ``id_property`` it updates the object holding the same
+    value (emails compared case-insensitively) or creates one; otherwise it
+    creates. Thread-safe.
+
+    :param latency: seconds each call sleeps, to make races visible.
+    :ivar objects: ``{object_type: {crm_id: properties}}``.
+    :ivar calls: ``[(method, object_type, argument), ...]`` in call order.
+    """
+
+    def __init__(self, latency: float = 0.0) -> None:
+        self.latency = latency
+        self.objects: dict[str, dict[str, dict[str, Any]]] = {}
+        self.calls: list[tuple[str, str, Any]] = []
+        self._ids = itertools.count(1)
+        self._failures: list[BaseException] = []
+        self._lock = threading.Lock()
+
+    def fail_next(self, error: BaseException, times: int = 1) -> None:
+        """Make the next ``times`` calls raise ``error``."""
+        with self._lock:
+            self._failures.extend([error] * times)
+
+    def _pause(self) -> None:
+        if self.latency:
+            time.sleep(self.latency)
+
+    def _enter(self, method: str, object_type: str, argument: Any) -> None:
+        self.calls.append((method, object_type, copy.deepcopy(argument)))
+        if self._failures:
+            raise self._failures.pop(0)
+
+    def upsert(
+        self,
+        object_type: str,
+        payload: Mapping[str, Any],
+        id_property: str | None = None,
+        crm_id: str | None = None,
+    ) -> str:
+        """Create or update one object; returns its id."""
+        self._pause()
+        with self._lock:
+            self._enter("upsert", object_type, dict(payload))
+            return self._upsert(object_type, payload, id_property, crm_id)
+
+    def _upsert(self, object_type, payload, id_property, crm_id) -> str:
+        store = self.objects.setdefault(object_type, {})
+        if crm_id and crm_id in store:
+            store[crm_id].update(payload)
+            return crm_id
+        if id_property and payload.get(id_property) is not None:
+            found = self._find(store, id_property, payload[id_property])
+            if found is not None:
+                store[found].update(payload)
+                return found
+        new_id = str(next(self._ids))
+        store[new_id] = dict(payload)
+        return new_id
+
+    @staticmethod
+    def _find(store: dict, id_property: str, value: Any) -> str | None:
+        wanted = str(value).strip().lower()
+        for crm_id, properties in store.items():
+            if str(properties.get(id_property, "")).strip().lower() == wanted:
+                return crm_id
+        return None
+
+    def delete(self, object_type: str, crm_id: str) -> bool:
+        """Delete one object; ``False`` when it was already gone."""
+        self._pause()
+        with self._lock:
+            self._enter("delete", object_type, crm_id)
+            return self.objects.get(object_type, {}).pop(crm_id, None) is not None
+
+    def batch_upsert(
+        self, object_type: str, records: Iterable[Mapping[str, Any]], id_property: str
+    ) -> BatchResult:
+        """Upsert many payloads by ``id_property``; ``{value: crm_id}``."""
+        records = [dict(record) for record in records]
+        self._pause()
+        with self._lock:
+            self._enter("batch_upsert", object_type, records)
+            result = BatchResult()
+            for record in records:
+                key = str(record.get(id_property))
+                if record.get(id_property) is None:
+                    result.errors[key] = AdapterError(f"input has no {id_property!r} value")
+                    continue
+                result[key] = self._upsert(object_type, record, id_property, None)
+            return result
+
+    def batch_delete(self, object_type: str, crm_ids: Iterable[str]) -> None:
+        """Delete many objects."""
+        crm_ids = list(crm_ids)
+        self._pause()
+        with self._lock:
+            self._enter("batch_delete", object_type, crm_ids)
+            store = self.objects.get(object_type, {})
+            for crm_id in crm_ids:
+                store.pop(crm_id, None)
+
+    def count(self, object_type: str) -> int:
+        """How many objects of ``object_type`` exist."""
+        with self._lock:
+            return len(self.objects.get(object_type, {}))
+
+    def __repr__(self) -> str:
+        return f"InMemoryAdapter(objects={sum(map(len, self.objects.values()))})"
