@@ -1,0 +1,435 @@
+"""FakeHubSpot: a local HubSpot CRM v3 API emulator for tests and benchmarks.
+
+It is a real HTTP server on 127.0.0.1 answering like HubSpot: objects
+(contacts, companies, deals, tickets, custom ``p<portal>_<name>`` and
+``2-<digits>`` types), search, batches with 207 partial results, the bearer
+token check, the 10-second rate-limit window and its headers, the search
+per-second limit, v4 default associations, and fault injection::
+
+    with FakeHubSpot() as hs:
+        adapter = HubspotV3Adapter(access_token=hs.token, base_url=hs.url)
+        ...
+        assert hs.object_count("contacts") == 1
+
+Choices where HubSpot's behaviour is unknown or left out:
+
+* An unknown object type answers 400 ``Unable to infer object type from: x``.
+* Emails are stored lowercased and matched case-insensitively.
+* A rate-limited (429) request does not consume the window's budget.
+* Batch results come back in a seeded shuffled order; ``objectWriteTraceId``
+  is not echoed in successful results.
+* A batch input that fails validation or conflicts fails the whole batch
+  (400/409) unless every input carries an ``objectWriteTraceId``; then it is
+  reported in ``errors[]`` of a 207. Missing ids in batch read/update are
+  always 207 ``OBJECT_NOT_FOUND`` entries.
+* Injected faults (random or :meth:`FakeHubSpot.fail_next`) replace the request:
+  nothing is written, unless ``fail_next(..., commit=True)``. Latency is added
+  after the request has been carried out, before the answer is written.
+* Search hides a record entirely for ``search_index_lag`` seconds after each
+  write. Its ``query`` matches substrings of the type's text properties.
+* ``hs_additional_emails`` is a plain property (not unique); required
+  properties (e.g. a deal's ``dealstage``) are not enforced; GET list clamps
+  ``limit`` to 100.
+
+Run ``python -m etlify.testing.hubspot --port 8765`` to serve one by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from etlify.testing._hubspot_api import Api, is_search
+from etlify.testing._hubspot_errors import (
+    ApiError,
+    rate_limited,
+    unauthorized,
+    validation,
+    with_correlation_id,
+)
+from etlify.testing._hubspot_faults import DROP, Faults, Outcome, Window, default_body
+from etlify.testing._hubspot_http import Server, encode
+from etlify.testing._hubspot_schema import canonical_type, unique_key
+from etlify.testing._hubspot_store import Store, TypeStore
+
+__all__ = ["FakeHubSpot", "RecordedRequest", "main"]
+
+DAILY_LIMIT = 500_000
+
+
+class RecordedRequest:
+    """One request the emulator handled.
+
+    ``path`` is as sent (still percent-encoded, without the query); ``query``
+    maps each parameter to its value (repeated values joined with commas);
+    ``body`` is the parsed JSON or None; ``status`` is None for a dropped
+    connection; ``time`` is ``time.monotonic()`` on arrival; ``headers`` has
+    lowercased names.
+    """
+
+    __slots__ = ("method", "path", "query", "body", "status", "time", "headers")
+
+    def __init__(self, method, path, query, body, status, time, headers) -> None:
+        self.method: str = method
+        self.path: str = path
+        self.query: dict[str, str] = query
+        self.body: Any = body
+        self.status: int | None = status
+        self.time: float = time
+        self.headers: dict[str, str] = headers
+
+    def __repr__(self) -> str:
+        return f"<RecordedRequest {self.method} {self.path} -> {self.status}>"
+
+
+class FakeHubSpot:
+    """A HubSpot CRM v3 API emulator served over HTTP on a free local port.
+
+    :param token: the accepted bearer token (a random ``pat-na1-...`` if None).
+    :param rate_limit: requests allowed per ``rate_window`` seconds; None: no limit
+        and no ``X-HubSpot-RateLimit-*`` headers.
+    :param search_rate_limit: search requests allowed per second; None: no limit.
+    :param properties: extra property definitions, ``{object_type: {name: spec}}``
+        where spec is a type name or ``{"type", "unique", "options"}``; they add
+        to (or replace) the built-in defaults of contacts, companies, deals, tickets.
+    :param strict_properties: False accepts any property name.
+    :param latency: seconds added to each answer, or a ``(min, max)`` range.
+    :param error_rate: share of requests answered 500/502/503.
+    :param drop_rate: share of connections closed without an answer.
+    :param burst_429_rate: share of requests answered 429 ``TEN_SECONDLY_ROLLING``.
+    :param retry_after: seconds for ``Retry-After`` on 429s (None: no header).
+    :param search_index_lag: seconds a written object stays invisible to search.
+    :param seed: random faults and result shuffling are reproducible from it.
+    """
+
+    def __init__(
+        self,
+        token: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        rate_limit: int | None = None,
+        rate_window: float = 10.0,
+        search_rate_limit: int | None = None,
+        properties: dict[str, dict[str, Any]] | None = None,
+        strict_properties: bool = True,
+        latency: float | tuple[float, float] = 0.0,
+        error_rate: float = 0.0,
+        drop_rate: float = 0.0,
+        burst_429_rate: float = 0.0,
+        retry_after: float | None = None,
+        search_index_lag: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        self.token = token or f"pat-na1-{uuid.UUID(bytes=secrets.token_bytes(16))}"
+        self.host, self.port = host, port
+        self.retry_after = retry_after
+        self._store = Store(search_lag=search_index_lag, strict=strict_properties)
+        self._api = Api(self._store, shuffle_seed=seed)
+        self._faults = Faults(seed, error_rate, drop_rate, burst_429_rate, latency)
+        self._rate_lock = threading.Lock()
+        self._window = Window(rate_limit, rate_window) if rate_limit else None
+        self._search_window = Window(search_rate_limit, 1.0) if search_rate_limit else None
+        self._daily_used = 0
+        self._requests: list[RecordedRequest] = []
+        self._requests_lock = threading.Lock()
+        self._server: Server | None = None
+        self._thread: threading.Thread | None = None
+        for object_type, definitions in (properties or {}).items():
+            for name, spec in definitions.items():
+                spec = {"type": spec} if isinstance(spec, str) else dict(spec)
+                self.define_property(object_type, name, **spec)
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> FakeHubSpot:
+        """Start serving in a background thread; returns self."""
+        if self._server is not None:
+            return self
+        self._server = Server((self.host, self.port), self._respond)
+        self.port = self._server.server_address[1]
+        self._api.base_url = self.url
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"FakeHubSpot:{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close open connections."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        server.close_connections()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeHubSpot:
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """The base URL to give a HubSpot client, e.g. ``http://127.0.0.1:54321``."""
+        return f"http://{self.host}:{self.port}"
+
+    def __repr__(self) -> str:
+        return f"<FakeHubSpot {self.url}>"
+
+    # -- inspection and setup -------------------------------------------------------
+
+    def objects(self, object_type: str) -> list[dict[str, Any]]:
+        """Snapshot of the live objects of a type, in creation order."""
+        with self._store.lock:
+            types = self._types(object_type)
+            return [types.records[str(i)].view() for i in types.order]
+
+    def get(self, object_type: str, object_id: str) -> dict[str, Any] | None:
+        """Snapshot of one live object, or None."""
+        with self._store.lock:
+            record = self._types(object_type).records.get(str(object_id))
+            return record.view() if record else None
+
+    def object_count(self, object_type: str) -> int:
+        """How many live objects of a type exist."""
+        with self._store.lock:
+            return len(self._types(object_type).records)
+
+    def add(self, object_type: str, properties: dict[str, Any]) -> dict[str, Any]:
+        """Create an object directly (validated as a create would be); its snapshot."""
+        with self._store.lock:
+            types = self._types(object_type)
+            values = types.values(properties)
+            failure = types.conflict(values)
+            if failure:
+                raise ValueError(failure.body["message"])
+            return self._store.create(types, values).view()
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Snapshot of the requests handled so far, oldest first."""
+        with self._requests_lock:
+            return list(self._requests)
+
+    def define_property(
+        self,
+        object_type: str,
+        name: str,
+        type: str = "string",
+        unique: bool = False,
+        options: Sequence[str] | None = None,
+    ) -> None:
+        """Add a property to a type's registry (``unique`` ones can be ``idProperty``)."""
+        canonical = canonical_type(object_type)
+        if canonical is None:
+            raise ValueError(f"unknown object type {object_type!r}")
+        with self._store.lock:
+            self._store.schema(canonical).define(name, type, unique, options=options)
+            types = self._store.types.get(canonical)
+            if unique and types is not None:
+                index = types.index.setdefault(name, {})
+                for record in types.records.values():
+                    if record.properties.get(name):
+                        index[unique_key(name, record.properties[name])] = record.id
+
+    def reset(self) -> None:
+        """Forget objects, associations, requests, rate windows and queued failures."""
+        with self._store.lock:
+            self._store.reset()
+            self._api.reset()
+        self._faults.reset()
+        with self._rate_lock:
+            for window in (self._window, self._search_window):
+                if window:
+                    window.reset()
+            self._daily_used = 0
+        with self._requests_lock:
+            self._requests.clear()
+
+    # -- faults ---------------------------------------------------------------------
+
+    def faults(self, **settings: Any) -> None:
+        """Change ``error_rate``, ``drop_rate``, ``burst_429_rate`` or ``latency`` now."""
+        self._faults.configure(**settings)
+
+    def fail_next(
+        self,
+        n: int = 1,
+        status: int | str = 503,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        commit: bool = False,
+    ) -> None:
+        """Answer the next ``n`` requests with ``status`` (``"drop"``: close the connection).
+
+        ``body`` is a dict (sent as JSON) or text; by default an error body fitting
+        the status. With ``commit=True`` the request is still carried out and only
+        its answer is lost or replaced, as when a network fails after a write.
+        """
+        if body is None and status != DROP:
+            body = rate_limited("TEN_SECONDLY_ROLLING").body if status == 429 else None
+            body = body or default_body(int(status))
+        self._faults.force(Outcome(status, body, headers, commit), n)
+
+    # -- request handling -----------------------------------------------------------
+
+    def _types(self, object_type: str) -> TypeStore:
+        try:
+            return self._store.type(object_type)
+        except ApiError:
+            raise ValueError(f"unknown object type {object_type!r}") from None
+
+    def _respond(self, method: str, target: str, headers: Any, raw: bytes) -> bytes | None:
+        arrived = time.monotonic()
+        correlation_id = str(uuid.uuid4())
+        split = urlsplit(target)
+        query = parse_qs(split.query, keep_blank_values=True)
+        body, malformed = _parse_json(raw)
+        fate, latency = self._faults.draw()
+        forced = fate if isinstance(fate, Outcome) else None
+        extra: dict[str, str] = {}
+        if fate == DROP or (forced and forced.status == DROP and not forced.commit):
+            status, payload = None, None
+        elif forced and not forced.commit:
+            status, payload, extra = forced.status, forced.body, dict(forced.headers)
+        elif fate == "429":
+            failure = rate_limited("TEN_SECONDLY_ROLLING", self.retry_after)
+            status, payload, extra = failure.status, failure.body, failure.headers
+        else:
+            status, payload, extra = self._serve(
+                method, split.path, query, headers, body, malformed, len(raw)
+            )
+            if forced:  # committed, but the answer is lost or replaced
+                status, payload = (
+                    (None, None) if forced.status == DROP else (forced.status, forced.body)
+                )
+                extra = dict(forced.headers)
+        self._record(method, split.path, query, body, status, arrived, headers)
+        if latency:
+            time.sleep(latency)
+        if status is None:
+            return None
+        extra["X-HubSpot-Correlation-Id"] = correlation_id
+        return encode(status, with_correlation_id(payload, correlation_id), extra)
+
+    def _serve(self, method, path, query, headers, body, malformed, body_chars):
+        search = is_search(method, path)
+        extra: dict[str, str] = {}
+        try:
+            if not self._authorized(headers.get("Authorization", "")):
+                raise unauthorized()
+            extra = self._admit(search)
+            if malformed:
+                raise validation(f"Invalid input JSON: {malformed}")
+            status, payload = self._api.handle(method, path, query, body, body_chars)
+        except ApiError as exc:
+            status, payload = exc.status, exc.body
+            extra.update(exc.headers)
+        return status, payload, extra
+
+    def _authorized(self, value: str) -> bool:
+        scheme, _, credentials = value.partition(" ")
+        return scheme.lower() == "bearer" and secrets.compare_digest(
+            credentials.encode(), self.token.encode()
+        )
+
+    def _admit(self, search: bool) -> dict[str, str]:
+        """Count a request against the rate limits; its rate headers, or raise the 429."""
+        now = time.monotonic()
+        with self._rate_lock:
+            if search:
+                if self._search_window and self._search_window.admit(now) is None:
+                    raise rate_limited("SECONDLY", self.retry_after)
+                return {}
+            if self._window is None:
+                return {}
+            remaining = self._window.admit(now)
+            if remaining is not None:
+                self._daily_used += 1
+            headers = {
+                "X-HubSpot-RateLimit-Daily": str(DAILY_LIMIT),
+                "X-HubSpot-RateLimit-Daily-Remaining": str(DAILY_LIMIT - self._daily_used),
+                "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(self._window.seconds * 1000)),
+                "X-HubSpot-RateLimit-Max": str(self._window.limit),
+                "X-HubSpot-RateLimit-Remaining": str(remaining or 0),
+            }
+        if remaining is None:
+            failure = rate_limited("TEN_SECONDLY_ROLLING", self.retry_after)
+            failure.headers.update(headers)
+            raise failure
+        return headers
+
+    def _record(self, method, path, query, body, status, arrived, headers) -> None:
+        entry = RecordedRequest(
+            method,
+            path,
+            {name: ",".join(values) for name, values in query.items()},
+            body,
+            status,
+            arrived,
+            {name.lower(): value for name, value in headers.items()},
+        )
+        with self._requests_lock:
+            self._requests.append(entry)
+
+
+def _parse_json(raw: bytes) -> tuple[Any, str | None]:
+    """``(parsed, None)``, ``(None, None)`` for no body, or ``(None, reason)`` if malformed."""
+    if not raw.strip():
+        return None, None
+    try:
+        return json.loads(raw), None
+    except (ValueError, UnicodeDecodeError) as exc:
+        return None, str(exc)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve a FakeHubSpot until interrupted; prints its URL and token first."""
+    parser = argparse.ArgumentParser(
+        prog="python -m etlify.testing.hubspot", description="Serve a local HubSpot emulator."
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--token", default=None, help="accepted bearer token (random if unset)")
+    parser.add_argument("--rate-limit", type=int, default=None, help="requests per 10 s window")
+    parser.add_argument("--search-rate-limit", type=int, default=None, help="searches per second")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    # A plain SIGTERM should stop the server as cleanly as Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    fake = FakeHubSpot(
+        token=args.token,
+        host=args.host,
+        port=args.port,
+        rate_limit=args.rate_limit,
+        search_rate_limit=args.search_rate_limit,
+        seed=args.seed,
+    )
+    try:
+        with fake:
+            print(f"FakeHubSpot listening on {fake.url}", flush=True)
+            print(f"Token: {fake.token}", flush=True)
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
