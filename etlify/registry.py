@@ -36,6 +36,7 @@ def register(
     job_class: Any = None,
     rate_limit: Any = None,
     max_sync_errors: int | None = None,
+    **unknown: Any,
 ) -> CrmEntry:
     """Register a CRM under ``name`` (registering again replaces the entry).
 
@@ -47,9 +48,14 @@ def register(
     :param rate_limit: ``{"max_requests": int, "period": seconds}``: one
         thread-safe limiter shared by every call to this adapter.
     :param max_sync_errors: this CRM's retry budget (default: the global one).
-    :raises ConfigurationError: for a bad name, an adapter class, a non-boolean
-        ``enabled``, a bad ``rate_limit`` or budget.
+    :raises ConfigurationError: for a bad name, an unknown option, an adapter
+        class, a non-boolean ``enabled``, a bad ``rate_limit`` or budget.
     """
+    if unknown:
+        raise ConfigurationError(
+            f"register({name!r}) got unknown option(s) {sorted(unknown)}; known: adapter, "
+            "enabled, job_class, rate_limit, max_sync_errors"
+        )
     if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
         raise ConfigurationError(
             f"CRM name must be a Python identifier such as 'hubspot', not {name!r}"
