@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import time
 from typing import Any, Callable
+from urllib.parse import unquote
 
 from etlify.testing._hubspot_errors import (
     BATCH_LIMIT_MESSAGE,
@@ -57,7 +58,7 @@ class Api:
         self, method: str, path: str, query: dict[str, list[str]], body: Any, body_chars: int
     ) -> tuple[int, Any]:
         """Answer one request: ``(status, JSON-able body or None)``."""
-        parts = [p for p in path.split("/") if p]
+        parts = [unquote(p) for p in path.split("/") if p]
         with self.store.lock:
             if parts[:3] == ["crm", "v3", "objects"] and len(parts) >= 4:
                 types = self.store.type(parts[3])

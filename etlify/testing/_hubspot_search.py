@@ -62,6 +62,8 @@ def _matches(
 
 def _candidates(types: TypeStore, raw: list) -> list[Record]:
     """Records worth testing: unique-index hits when every group pins a unique value."""
+    if not raw:
+        return [types.records[str(i)] for i in types.order]
     ids: set[str] = set()
     for group in raw:
         hits = None
