@@ -10,8 +10,10 @@ commit, and not at all after a rollback. A worker of any job system calls
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -21,7 +23,15 @@ from .errors import ConfigurationError
 from .state import database_proxy
 from .status import Status
 
-__all__ = ["ThreadPoolJobs", "dispatch", "perform", "wait", "shutdown"]
+__all__ = [
+    "ThreadPoolJobs",
+    "dispatch",
+    "dispatch_batch",
+    "perform",
+    "perform_batch",
+    "wait",
+    "shutdown",
+]
 
 logger = logging.getLogger("etlify")
 
@@ -58,6 +68,17 @@ class ThreadPoolJobs:
                 self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="etlify")
             future = self._executor.submit(self._run, key, model_name, record_id, crm_name)
             self._queued[key] = future
+            self._pending.add(future)
+        future.add_done_callback(self._forget)
+        return future
+
+    def submit_batch(self, model_name: str, record_ids: list[Any], crm_name: str) -> Future:
+        """Queue the sync of a batch of records; a ``Future`` of the counts by outcome."""
+        _refuse_memory_sqlite(model_for(model_name))
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="etlify")
+            future = self._executor.submit(perform_batch, model_name, record_ids, crm_name)
             self._pending.add(future)
         future.add_done_callback(self._forget)
         return future
@@ -222,6 +243,35 @@ def _on_outermost_commit(
     callbacks.append((on_commit, on_rollback))
 
 
+def dispatch_batch(sync_config_: SyncConfig, record_ids: list[Any]) -> Any:
+    """Start an async sync of a batch of records of one model; returns its handle.
+
+    A ``job_class`` with ``perform_batch_later(model_name, record_ids, crm_name)``
+    gets one job for the batch; one with only ``perform_later`` gets one job
+    per record; the built-in pool runs the batch as one job.
+    """
+    from . import registry
+
+    entry = registry.crm(sync_config_.crm_name)
+    job_class = sync_config_.job_class or entry.job_class
+    name, crm_name = sync_config_.resource_type, sync_config_.crm_name
+    if job_class is None:
+        return default_jobs().submit_batch(name, record_ids, crm_name)
+    if callable(getattr(job_class, "perform_batch_later", None)):
+        return job_class.perform_batch_later(name, record_ids, crm_name)
+    return [job_class.perform_later(name, record_id, crm_name) for record_id in record_ids]
+
+
+def perform_batch(model_name: str, record_ids: list[Any], crm_name: str) -> dict[str, int]:
+    """Sync a batch of records now (what a batch job runs); returns counts by outcome."""
+    from .batch import sync_batch
+
+    model = model_for(model_name)
+    with _connections(model):
+        outcome = sync_batch(sync_config(model, crm_name), list(record_ids), inline=False)
+    return dict(outcome.counts)
+
+
 def perform(model_name: str, record_id: Any, crm_name: str) -> Status:
     """Sync one record now: what a worker of any job system calls.
 
@@ -232,15 +282,21 @@ def perform(model_name: str, record_id: Any, crm_name: str) -> Status:
 
     model = model_for(model_name)
     sync_config(model, crm_name)
-    databases = _distinct_databases(model)
-    contexts = [db.connection_context() for db in databases if db.is_closed()]
-    for context in contexts:
-        context.__enter__()
-    try:
+    with _connections(model):
         return sync_record(model, record_id, crm_name, inline=False)
-    finally:
-        for context in reversed(contexts):
-            context.__exit__(None, None, None)
+
+
+@contextlib.contextmanager
+def _connections(model: type) -> Iterator[None]:
+    """Open this thread's connections to the model's and the sync state's databases.
+
+    Connections already open are left open; those opened here are closed after.
+    """
+    with contextlib.ExitStack() as stack:
+        for database in _distinct_databases(model):
+            if database.is_closed():
+                stack.enter_context(database.connection_context())
+        yield
 
 
 def _distinct_databases(model: type) -> list:

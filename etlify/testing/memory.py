@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..adapters.base import BatchResult
-from ..errors import AdapterError
+from ..errors import AdapterError, NotFound
 
 __all__ = ["InMemoryAdapter"]
 
@@ -107,6 +107,24 @@ class InMemoryAdapter:
                     result.errors[key] = AdapterError(f"input has no {id_property!r} value")
                     continue
                 result[key] = self._upsert(object_type, record, id_property, None)
+            return result
+
+    def batch_update(
+        self, object_type: str, updates: Mapping[str, Mapping[str, Any]]
+    ) -> BatchResult:
+        """Update many objects by CRM id; ``{crm_id: crm_id}``, missing ids in ``.errors``."""
+        updates = {str(crm_id): dict(payload) for crm_id, payload in updates.items()}
+        self._pause()
+        with self._lock:
+            self._enter("batch_update", object_type, updates)
+            store = self.objects.setdefault(object_type, {})
+            result = BatchResult()
+            for crm_id, payload in updates.items():
+                if crm_id in store:
+                    store[crm_id].update(payload)
+                    result[crm_id] = crm_id
+                else:
+                    result.errors[crm_id] = NotFound(f"{object_type} {crm_id} does not exist")
             return result
 
     def batch_delete(self, object_type: str, crm_ids: Iterable[str]) -> None:

@@ -1,0 +1,549 @@
+"""Syncing a batch of records of one model to one CRM.
+
+Per batch: claim the sync rows in one ``UPDATE``, load the records in one
+query, answer ``sync_if`` and unchanged digests locally, send the rest
+through the adapter's batch endpoints (100 inputs a request), isolate the
+records a rejected request refused by splitting it in halves, and write
+the outcome back in a few bulk ``UPDATE``\\ s. The stored digest only ever
+describes what the CRM confirmed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from peewee import Case, IntegrityError
+
+from . import registry, signals
+from .config import config
+from .declarations import SyncConfig, sync_config
+from .errors import ApiError, RateLimited, SerializerError, ValidationFailed
+from .serializers import build_payload
+from .state import CrmSynchronisation as Sync
+from .state import PendingSync
+from .sync import describe_error, failure_fields, release_waiting, sync_record
+
+__all__ = ["sync_batch", "BatchOutcome"]
+
+logger = logging.getLogger("etlify")
+
+#: Rows written by one bulk UPDATE (keeps SQLite under its parameter limit).
+WRITE_CHUNK = 100
+#: How many times a request refused with 429 is retried after waiting.
+RATE_LIMIT_RETRIES = 5
+
+
+@dataclass
+class BatchOutcome:
+    """What one batch did: counters by outcome, and the dry-run plan."""
+
+    counts: Counter = field(default_factory=Counter)
+    plan: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _Item:
+    resource_id: str
+    record: Any
+    row: Any
+    payload: dict[str, Any] | None = None
+    digest: str | None = None
+
+
+def sync_batch(
+    config_: SyncConfig, pks: list[Any], *, dry_run: bool = False, inline: bool = True
+) -> BatchOutcome:
+    """Sync the records ``pks`` of ``config_.model`` to ``config_.crm_name``.
+
+    With ``dry_run`` nothing is sent or written; the outcome's ``plan`` says
+    per record what would happen and with which payload.
+    """
+    return _Batch(config_, dry_run, inline).run(pks)
+
+
+class _Batch:
+    def __init__(self, config_: SyncConfig, dry_run: bool, inline: bool) -> None:
+        self.config = config_
+        self.entry = registry.crm(config_.crm_name)
+        self.adapter = self.entry.adapter
+        self.dry_run = dry_run
+        self.inline = inline
+        self.outcome = BatchOutcome()
+        self.synced: dict[str, tuple[_Item, str, bool]] = {}
+        self.failed: dict[str, tuple[_Item, BaseException]] = {}
+        self.unchanged: list[_Item] = []
+        self.skipped: list[_Item] = []
+        self.waiting: dict[str, list[tuple[Any, SyncConfig]]] = {}
+        self.buffered: list[_Item] = []
+        self.token = uuid.uuid4().hex
+
+    # -- reading -------------------------------------------------------------
+
+    def run(self, pks: list[Any]) -> BatchOutcome:
+        resource_ids = [str(pk) for pk in pks]
+        rows = self._rows(resource_ids)
+        if not self.dry_run:
+            rows = self._claim(rows)
+            self.outcome.counts["busy"] += len(resource_ids) - len(rows)
+        self.read_at = config.now()
+        model = self.config.model
+        records = {
+            str(record._pk): record
+            for record in model.select().where(model._meta.primary_key.in_(pks))
+        }
+        items = [
+            _Item(rid, records[rid], rows[rid])
+            for rid in resource_ids
+            if rid in rows and rid in records
+        ]
+        gone = [rows[rid] for rid in resource_ids if rid in rows and rid not in records]
+        to_send = self._prepare(items)
+        if self.dry_run:
+            for item in to_send:
+                self._plan(item, "update" if item.row.crm_id else "create")
+            for item, error in self.failed.values():
+                self._plan(item, "error", describe_error(error, self.adapter))
+            return self.outcome
+        try:
+            self._send(to_send)
+        finally:
+            self._write(gone)
+        self._announce()
+        self._follow_up()
+        return self.outcome
+
+    def _rows(self, resource_ids: list[str]) -> dict[str, Any]:
+        where = (Sync.crm_name == self.config.crm_name) & (
+            Sync.resource_type == self.config.resource_type
+        )
+        rows = {
+            row.resource_id: row
+            for row in Sync.select().where(where & Sync.resource_id.in_(resource_ids))
+        }
+        missing = [rid for rid in resource_ids if rid not in rows]
+        if missing and not self.dry_run:
+            now = config.now()
+            Sync.insert_many(
+                [
+                    {
+                        "crm_name": self.config.crm_name,
+                        "resource_type": self.config.resource_type,
+                        "resource_id": rid,
+                        "crm_object_type": self.config.crm_object_type,
+                        "error_count": 0,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for rid in missing
+                ]
+            ).on_conflict_ignore().execute()
+            rows.update(
+                (row.resource_id, row)
+                for row in Sync.select().where(where & Sync.resource_id.in_(missing))
+            )
+        elif missing:
+            for rid in missing:
+                rows[rid] = Sync(resource_id=rid, error_count=0)
+        return rows
+
+    def _claim(self, rows: dict[str, Any]) -> dict[str, Any]:
+        """Claim the free rows in one UPDATE; rows another worker holds are left out."""
+        now = config.now()
+        ids = [row.id for row in rows.values()]
+        Sync.update(
+            claim_token=self.token,
+            claimed_until=now + dt.timedelta(seconds=config.claim_timeout),
+        ).where(
+            Sync.id.in_(ids) & (Sync.claim_token.is_null() | (Sync.claimed_until < now))
+        ).execute()
+        claimed = {
+            row.resource_id: row
+            for row in Sync.select().where(Sync.id.in_(ids) & (Sync.claim_token == self.token))
+        }
+        return claimed
+
+    def _prepare(self, items: list[_Item]) -> list[_Item]:
+        """Answer what needs no CRM call; return the items to send."""
+        to_send = []
+        ready = []
+        for item in items:
+            try:
+                if self.config.sync_if is not None and not self._sync_if(item.record):
+                    self.skipped.append(item)
+                    self._plan(item, "skipped")
+                    continue
+            except Exception as error:
+                self.failed[item.resource_id] = (item, error)
+                continue
+            ready.append(item)
+        waiting = self._unsynced_dependencies(ready)
+        for item in ready:
+            if item.resource_id in waiting:
+                self.waiting[item.resource_id] = waiting[item.resource_id]
+                self.buffered.append(item)
+                self._plan(item, "buffered")
+                continue
+            try:
+                item.payload = build_payload(self.config.serializer, item.record)
+                item.digest = config.digest_strategy(item.payload)
+            except Exception as error:
+                self.failed[item.resource_id] = (item, error)
+                continue
+            if item.row.crm_id and item.row.last_digest == item.digest:
+                self.unchanged.append(item)
+                self._plan(item, "not_modified")
+            else:
+                to_send.append(item)
+        return to_send
+
+    def _sync_if(self, record: Any) -> bool:
+        try:
+            return bool(self.config.sync_if(record))
+        except Exception as error:
+            raise SerializerError(
+                f"sync_if of {self.config.model.__name__} raised {type(error).__name__}: {error}"
+            ) from error
+
+    def _unsynced_dependencies(self, items: list[_Item]) -> dict[str, list]:
+        """``{resource_id: [(dependency record, its config)]}`` for dependencies with no CRM id."""
+        waiting: dict[str, list] = {}
+        for name in self.config.sync_dependencies:
+            fk = self.config.model._meta.fields[name]
+            dep_config = sync_config(fk.rel_model, self.config.crm_name)
+            values = {
+                str(item.record.__data__[name])
+                for item in items
+                if item.record.__data__.get(name) is not None
+            }
+            if not values:
+                continue
+            linked = set(
+                Sync.select(Sync.resource_id)
+                .where(
+                    (Sync.crm_name == self.config.crm_name)
+                    & (Sync.resource_type == dep_config.resource_type)
+                    & Sync.resource_id.in_(list(values))
+                    & Sync.crm_id.is_null(False)
+                )
+                .tuples()
+                .iterator()
+            )
+            linked = {value for (value,) in linked}
+            for item in items:
+                value = item.record.__data__.get(name)
+                if value is not None and str(value) not in linked:
+                    waiting.setdefault(item.resource_id, []).append(
+                        (getattr(item.record, name), dep_config)
+                    )
+        return waiting
+
+    def _plan(self, item: _Item, action: str, error: str | None = None) -> None:
+        self.outcome.counts[_COUNTER[action]] += 1
+        if self.dry_run:
+            entry = {
+                "model": self.config.resource_type,
+                "id": item.record._pk,
+                "crm_name": self.config.crm_name,
+                "action": action,
+                "payload": item.payload,
+            }
+            if error is not None:
+                entry["error"] = error
+            self.outcome.plan.append(entry)
+
+    # -- sending -------------------------------------------------------------
+
+    def _send(self, items: list[_Item]) -> None:
+        id_property = self.config.id_property
+        batch_upsert = getattr(self.adapter, "batch_upsert", None) if id_property else None
+        batch_update = getattr(self.adapter, "batch_update", None)
+        one_by_one = []
+        linked, new, seen = [], [], set()
+        for item in items:
+            if item.row.crm_id:
+                (linked if batch_update else one_by_one).append(item)
+                continue
+            key = item.payload.get(id_property) if id_property else None
+            if batch_upsert is None or key is None or str(key) in seen:
+                one_by_one.append(item)
+            else:
+                seen.add(str(key))
+                new.append(item)
+        size = int(getattr(self.adapter, "batch_size", 100) or 100)
+        for start in range(0, len(linked), size):
+            self._bisect(linked[start : start + size], self._call_batch_update)
+        for start in range(0, len(new), size):
+            self._bisect(new[start : start + size], self._call_batch_upsert)
+        for item in one_by_one:
+            self._upsert_one(item)
+
+    def _call_batch_upsert(self, chunk: list[_Item]) -> dict[str, Any]:
+        id_property = self.config.id_property
+        keyed = {str(item.payload[id_property]): item for item in chunk}
+        result = self.adapter.batch_upsert(
+            self.config.crm_object_type, [item.payload for item in chunk], id_property
+        )
+        return self._match(keyed, result)
+
+    def _call_batch_update(self, chunk: list[_Item]) -> dict[str, Any]:
+        keyed = {str(item.row.crm_id): item for item in chunk}
+        result = self.adapter.batch_update(
+            self.config.crm_object_type, {key: item.payload for key, item in keyed.items()}
+        )
+        return self._match(keyed, result)
+
+    def _match(self, keyed: dict[str, _Item], result: Any) -> dict[str, Any]:
+        """``{resource_id: crm id or error}`` from a batch answer keyed like ``keyed``."""
+        errors = getattr(result, "errors", {}) or {}
+        matched: dict[str, Any] = {}
+        for key, item in keyed.items():
+            if result.get(key):
+                matched[item.resource_id] = str(result[key])
+            elif key in errors:
+                matched[item.resource_id] = errors[key]
+            else:
+                matched[item.resource_id] = ApiError(
+                    f"the CRM's batch answer has no id for input {key!r}"
+                )
+        return matched
+
+    def _bisect(self, chunk: list[_Item], call: Callable[[list[_Item]], dict[str, Any]]) -> None:
+        """Send ``chunk``; when the CRM refuses it whole, send each half on its own."""
+        try:
+            matched = self._with_rate_limit(call, chunk)
+        except ValidationFailed as error:
+            if len(chunk) == 1:
+                self.failed[chunk[0].resource_id] = (chunk[0], error)
+                return
+            middle = len(chunk) // 2
+            self._bisect(chunk[:middle], call)
+            self._bisect(chunk[middle:], call)
+            return
+        except Exception as error:
+            for item in chunk:
+                self.failed[item.resource_id] = (item, error)
+            return
+        for item in chunk:
+            answer = matched[item.resource_id]
+            if isinstance(answer, BaseException):
+                self.failed[item.resource_id] = (item, answer)
+            else:
+                self.synced[item.resource_id] = (item, answer, not item.row.crm_id)
+
+    def _upsert_one(self, item: _Item) -> None:
+        def call(chunk: list[_Item]) -> dict[str, Any]:
+            crm_id = self.adapter.upsert(
+                self.config.crm_object_type,
+                item.payload,
+                id_property=self.config.id_property,
+                crm_id=item.row.crm_id,
+            )
+            if not crm_id:
+                raise ApiError(f"{type(self.adapter).__name__}.upsert returned no CRM id")
+            return {item.resource_id: str(crm_id)}
+
+        try:
+            crm_id = self._with_rate_limit(call, [item])[item.resource_id]
+        except Exception as error:
+            self.failed[item.resource_id] = (item, error)
+            return
+        self.synced[item.resource_id] = (item, crm_id, not item.row.crm_id)
+
+    def _with_rate_limit(self, call: Callable, chunk: list[_Item]) -> Any:
+        """``call(chunk)``, waiting and resending when the CRM answers 429."""
+        for attempt in range(RATE_LIMIT_RETRIES + 1):
+            try:
+                return call(chunk)
+            except RateLimited as error:
+                if attempt == RATE_LIMIT_RETRIES:
+                    raise
+                wait = error.retry_after if error.retry_after is not None else 10.0
+                limiter = getattr(self.adapter, "rate_limiter", None)
+                if limiter is not None and hasattr(limiter, "pause"):
+                    limiter.pause(wait)
+                logger.info("etlify: rate limited; resuming in %.1f s", wait)
+                time.sleep(wait)
+        raise AssertionError("unreachable")
+
+    # -- writing -------------------------------------------------------------
+
+    def _write(self, gone: list[Any]) -> None:
+        """Store every outcome and release every claim, in bulk."""
+        now = config.now()
+        released = {"claim_token": None, "claimed_until": None, "updated_at": now}
+        cleared = {"error_count": 0, "last_error": None, "last_error_kind": None}
+        synced = list(self.synced.values())
+        for start in range(0, len(synced), WRITE_CHUNK):
+            self._write_synced(synced[start : start + WRITE_CHUNK], {**released, **cleared})
+        failed = list(self.failed.values())
+        for start in range(0, len(failed), WRITE_CHUNK):
+            chunk = failed[start : start + WRITE_CHUNK]
+            fields = {
+                item.row.id: failure_fields(item.row, error, self.adapter) for item, error in chunk
+            }
+            self._update_cases(fields, released)
+        self._update_ids(
+            [item.row.id for item in self.unchanged],
+            {"last_synced_at": self.read_at, **cleared, **released},
+        )
+        self._update_ids(
+            [item.row.id for item in self.skipped], {"last_synced_at": self.read_at, **released}
+        )
+        rest = [row.id for row in gone] + [item.row.id for item in self.buffered]
+        self._update_ids(rest, released)
+        if self.waiting:
+            self._buffer()
+
+    def _write_synced(self, chunk: list[tuple[_Item, str, bool]], common: dict[str, Any]) -> None:
+        fields = {
+            item.row.id: {"crm_id": crm_id, "last_digest": item.digest} for item, crm_id, _ in chunk
+        }
+        common = {
+            **common,
+            "last_synced_at": self.read_at,
+            "crm_object_type": self.config.crm_object_type,
+        }
+        try:
+            self._update_cases(fields, common)
+        except IntegrityError:
+            for item, crm_id, _ in chunk:
+                try:
+                    self._update_cases({item.row.id: fields[item.row.id]}, common)
+                except IntegrityError:
+                    error = ValidationFailed(
+                        f"CRM object {crm_id} is already linked to another "
+                        f"{self.config.model.__name__} record"
+                    )
+                    del self.synced[item.resource_id]
+                    self.failed[item.resource_id] = (item, error)
+                    self._update_cases(
+                        {item.row.id: failure_fields(item.row, error, self.adapter)},
+                        {
+                            k: v
+                            for k, v in common.items()
+                            if k in ("claim_token", "claimed_until", "updated_at")
+                        },
+                    )
+
+    @staticmethod
+    def _update_cases(per_row: dict[int, dict[str, Any]], common: dict[str, Any]) -> None:
+        """One UPDATE setting per-row values with CASE, and ``common`` values for all rows."""
+        if not per_row:
+            return
+        columns = {name for values in per_row.values() for name in values}
+        assignments: dict[Any, Any] = {getattr(Sync, name): value for name, value in common.items()}
+        for name in columns:
+            column = getattr(Sync, name)
+            assignments[column] = Case(
+                Sync.id, [(row_id, values[name]) for row_id, values in per_row.items()]
+            )
+        Sync.update(assignments).where(Sync.id.in_(list(per_row))).execute()
+
+    @staticmethod
+    def _update_ids(ids: list[int], values: dict[str, Any]) -> None:
+        for start in range(0, len(ids), 500):
+            Sync.update(values).where(Sync.id.in_(ids[start : start + 500])).execute()
+
+    def _buffer(self) -> None:
+        now = config.now()
+        rows = [
+            {
+                "crm_name": self.config.crm_name,
+                "resource_type": self.config.resource_type,
+                "resource_id": rid,
+                "dependency_type": dep_config.resource_type,
+                "dependency_id": str(dependency._pk),
+                "created_at": now,
+            }
+            for rid, dependencies in self.waiting.items()
+            for dependency, dep_config in dependencies
+        ]
+        for start in range(0, len(rows), 100):
+            PendingSync.insert_many(rows[start : start + 100]).on_conflict_ignore().execute()
+
+    # -- after the writes ----------------------------------------------------
+
+    def _announce(self) -> None:
+        counts = self.outcome.counts
+        counts["synced"] += len(self.synced)
+        counts["errors"] += len(self.failed)
+        model, crm_name = self.config.model, self.config.crm_name
+        for item, crm_id, created in self.synced.values():
+            signals.send(
+                signals.synced,
+                model,
+                record=item.record,
+                crm_name=crm_name,
+                crm_id=crm_id,
+                payload=item.payload,
+                digest=item.digest,
+                created=created,
+            )
+        for item in self.unchanged:
+            signals.send(
+                signals.skipped, model, record=item.record, crm_name=crm_name, reason="not_modified"
+            )
+        for item in self.skipped:
+            signals.send(
+                signals.skipped, model, record=item.record, crm_name=crm_name, reason="sync_if"
+            )
+        for item, error in self.failed.values():
+            logger.warning(
+                "etlify: sync of %s #%s to %s failed: %s",
+                model.__name__,
+                item.resource_id,
+                crm_name,
+                describe_error(error, self.adapter),
+            )
+            signals.send(signals.failed, model, record=item.record, crm_name=crm_name, error=error)
+        for item in self.buffered:
+            signals.send(
+                signals.buffered,
+                model,
+                record=item.record,
+                crm_name=crm_name,
+                waiting_on=[dependency for dependency, _ in self.waiting[item.resource_id]],
+            )
+
+    def _follow_up(self) -> None:
+        """Release records waiting on synced ones; start the syncs buffered ones wait for."""
+        from . import jobs
+
+        if (
+            self.synced
+            and PendingSync.select()
+            .where(
+                (PendingSync.crm_name == self.config.crm_name)
+                & (PendingSync.dependency_type == self.config.resource_type)
+            )
+            .exists()
+        ):
+            for resource_id in self.synced:
+                release_waiting(self.config, resource_id, self.inline)
+        started = set()
+        for dependencies in self.waiting.values():
+            for dependency, dep_config in dependencies:
+                key = (dep_config.resource_type, str(dependency._pk))
+                if key in started:
+                    continue
+                started.add(key)
+                if self.inline:
+                    sync_record(type(dependency), dependency._pk, self.config.crm_name, inline=True)
+                else:
+                    jobs.dispatch(dep_config, dependency._pk)
+
+
+_COUNTER = {
+    "create": "synced",
+    "update": "synced",
+    "not_modified": "not_modified",
+    "skipped": "skipped",
+    "buffered": "buffered",
+    "error": "errors",
+}
