@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .declarations import crm_names_for, declare, sync_config
+from .declarations import crm_names_for, declare, resource_type, sync_config
 
 __all__ = ["EtlifyMixin", "etlified_with", "install_crm_methods", "uninstall_crm_methods"]
 
@@ -44,7 +44,7 @@ class EtlifyMixin:
             return self.crm_sync(crm_name, async_=async_)
         names = crm_names_for(type(self))
         if not names:
-            sync_config(type(self), "")  # raises the "not etlified" error
+            resource_type(type(self))  # raises the "not etlified" error
         results = {name: self.crm_sync(name, async_=async_) for name in names}
         return results if len(results) > 1 else results[names[0]]
 
