@@ -21,8 +21,13 @@ class BaseSerializer:
         self.record = record
 
     def as_crm_payload(self) -> Mapping[str, Any]:
-        """Return the CRM payload of ``self.record``."""
-        raise NotImplementedError(f"{type(self).__name__} must define as_crm_payload()")
+        """Return the CRM payload of ``self.record`` (by default, ``self.to_dict()``)."""
+        to_dict = getattr(self, "to_dict", None)
+        if to_dict is None:
+            raise NotImplementedError(
+                f"{type(self).__name__} must define as_crm_payload() or to_dict()"
+            )
+        return to_dict()
 
 
 def build_payload(serializer: type, record: Any) -> dict[str, Any]:
