@@ -310,9 +310,9 @@ class Api:
     def _planned_links(self, types: TypeStore, raw: Any) -> list[tuple[str, str, tuple]]:
         """Validate create-time ``associations``: ``[(to_type, to_id, (category, type_id))]``."""
         planned = []
-        for link in raw or []:
-            to_id = str((link.get("to") or {}).get("id", ""))
-            for spec in link.get("types") or []:
+        for link in _objects(raw or [], "associations"):
+            to_id = str(_object(link.get("to"), "association's to").get("id", ""))
+            for spec in _objects(link.get("types") or [], "association types"):
                 type_id = spec.get("associationTypeId")
                 to_type = _target_type(types.name, type_id)
                 if to_type is None:
@@ -421,7 +421,15 @@ def _inputs(body: Any) -> list[dict]:
         raise validation("Invalid input JSON: 'inputs' must be a list of objects")
     if len(inputs) > BATCH_LIMIT:
         raise validation(BATCH_LIMIT_MESSAGE)
+    if any(not isinstance(i.get("idProperty", ""), str) for i in inputs):
+        raise validation("Invalid input JSON: idProperty must be a string")
     return inputs
+
+
+def _objects(value: Any, what: str) -> list[dict]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise validation(f"Invalid input JSON: {what} must be a list of objects")
+    return value
 
 
 def _no_duplicates(keys: list) -> None:

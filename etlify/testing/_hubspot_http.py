@@ -11,7 +11,9 @@ import http
 import json
 import socket
 import socketserver
+import sys
 import threading
+import traceback
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
@@ -37,6 +39,11 @@ class Server(ThreadingHTTPServer):
         socketserver.TCPServer.server_bind(self)
         host, port = self.server_address[:2]
         self.server_name, self.server_port = str(host), int(port)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Ignore clients that hang up; report anything else on stderr."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         """Shut every open client connection (their handler threads then end)."""
@@ -74,7 +81,17 @@ class Handler(BaseHTTPRequestHandler):
         """Stay silent (the default writes every request to stderr)."""
 
     def _serve(self) -> None:
-        answer = self.server.respond(self.command, self.path, self.headers, self._body())
+        try:
+            body = self._body()
+        except ValueError:
+            self.close_connection = True
+            self.wfile.write(encode(400, {"status": "error", "message": "Bad request body"}, {}))
+            return
+        try:
+            answer = self.server.respond(self.command, self.path, self.headers, body)
+        except Exception as exc:  # an emulator bug: answer 500 rather than hang up
+            traceback.print_exc()
+            answer = encode(500, {"status": "error", "message": f"emulator error: {exc!r}"}, {})
         if answer is None:
             self.close_connection = True
             try:

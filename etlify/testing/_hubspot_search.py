@@ -152,7 +152,9 @@ def _association(store: Store, types: TypeStore, name: str, operator: str, f: di
     other = canonical_type(name.split(".", 1)[1])
     if other is None or operator not in ("EQ", "IN"):
         raise validation(f"Unsupported association filter: {name} {operator}")
-    wanted = {(other, str(v)) for v in ([f.get("value")] if operator == "EQ" else f.get("values"))}
+    wanted = {
+        (other, str(v)) for v in ([f.get("value")] if operator == "EQ" else f.get("values") or [])
+    }
     return lambda record: bool(wanted & store.links.get((types.name, record.id), {}).keys())
 
 

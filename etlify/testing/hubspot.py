@@ -211,13 +211,19 @@ class FakeHubSpot:
             return len(self._types(object_type).records)
 
     def add(self, object_type: str, properties: dict[str, Any]) -> dict[str, Any]:
-        """Create an object directly (validated as a create would be); its snapshot."""
+        """Create an object directly, validated as a create would be; its snapshot.
+
+        Raises ValueError where the API would answer 400 or 409.
+        """
         with self._store.lock:
             types = self._types(object_type)
-            values = types.values(properties)
-            failure = types.conflict(values)
-            if failure:
-                raise ValueError(failure.body["message"])
+            try:
+                values = types.values(properties)
+                failure = types.conflict(values)
+                if failure:
+                    raise failure
+            except ApiError as exc:
+                raise ValueError(exc.body["message"]) from None
             return self._store.create(types, values).view()
 
     @property

@@ -294,6 +294,22 @@ def test_malformed_json_answers_400(api):
     assert status == 400 and body["category"] == "VALIDATION_ERROR"
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (f"{CONTACTS}/batch/create", {"inputs": [1]}),
+        (f"{CONTACTS}/batch/upsert", {"inputs": [{"id": "a@b.co", "idProperty": ["email"]}]}),
+        (f"{CONTACTS}/batch/update", {"inputs": None}),
+        (CONTACTS, {"properties": {}, "associations": [1]}),
+        (f"{CONTACTS}/search", {"filterGroups": [{"filters": [{"operator": "EQ"}]}]}),
+        (f"{CONTACTS}/search", {"limit": "many"}),
+    ],
+)
+def test_malformed_payloads_answer_400(api, path, body):
+    status, _, answer = api("POST", path, body)
+    assert status == 400 and answer["category"] == "VALIDATION_ERROR"
+
+
 # -- batches ------------------------------------------------------------------------
 
 
@@ -537,6 +553,16 @@ def test_search_past_10000_results_answers_400(api):
     assert status == 400 and body["category"] == "VALIDATION_ERROR"
 
 
+def test_search_body_over_3000_characters_answers_400(api):
+    values = [f"user{n}@example.com" for n in range(200)]
+    body = {
+        "filterGroups": [
+            {"filters": [{"propertyName": "email", "operator": "IN", "values": values}]}
+        ]
+    }
+    assert api.search(body)[0] == 400
+
+
 def test_search_limit_over_200_answers_400(api):
     assert api.search({"limit": 201})[0] == 400
 
@@ -750,6 +776,13 @@ def test_get_and_object_count_inspect_live_objects(hs, api):
     made = api.create(email="ann@example.com")
     assert hs.get("contacts", made["id"])["properties"]["email"] == "ann@example.com"
     assert hs.get("0-1", "1") is None and hs.object_count("contacts") == 1
+
+
+def test_add_creates_an_object_directly(hs, api):
+    made = hs.add("contacts", {"email": "Ann@example.com"})
+    assert api("GET", f"{CONTACTS}/{made['id']}")[2]["properties"]["email"] == "ann@example.com"
+    with pytest.raises(ValueError, match="Contact already exists"):
+        hs.add("contacts", {"email": "ann@example.com"})
 
 
 def test_reset_forgets_objects_and_requests_but_keeps_properties(hs, api):
