@@ -130,9 +130,7 @@ def test_an_adapter_failure_is_an_error_recorded_on_the_row(app, adapter, user):
     assert row.crm_id is None and row.last_digest is None
 
 
-def test_an_unexpected_exception_from_the_adapter_does_not_escape_inline_sync(
-    app, adapter, user
-):
+def test_an_unexpected_exception_from_the_adapter_does_not_escape_inline_sync(app, adapter, user):
     adapter.fail_next(RuntimeError("socket exploded"))
 
     assert user.sync(async_=False) == Status.ERROR
