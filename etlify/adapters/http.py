@@ -1,0 +1,426 @@
+"""A small JSON-over-HTTPS transport on urllib3: retries, rate limit, errors.
+
+Every failure of a request becomes an :class:`etlify.AdapterError` here, in
+:meth:`Transport.request` and the ``error_from_*`` helpers, and nowhere else.
+
+Retries are done here rather than by urllib3, whose ``Retry`` leaves POST and
+PATCH out by default and reads ``Retry-After`` only for some statuses. What may
+be replayed depends on the request (see :class:`Replay`): an idempotent call is
+retried after any transient failure; a create is retried only when HubSpot
+surely did not process it (the connection was never made, or the answer was a
+429 or a 5xx), since HubSpot has no idempotency key and a replayed create can
+make a second object.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import enum
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import urllib3
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, SSLError
+
+from ..errors import (
+    AdapterError,
+    ApiError,
+    NotFound,
+    RateLimited,
+    TransportError,
+    Unauthorized,
+    ValidationFailed,
+)
+from ..ratelimit import RateLimiter
+
+__all__ = [
+    "AnswerLost",
+    "Answer",
+    "Replay",
+    "RetryPolicy",
+    "Transport",
+    "error_from_entry",
+    "error_from_response",
+    "segment",
+]
+
+logger = logging.getLogger("etlify.hubspot")
+
+#: Statuses that mean "not processed, try again later".
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+_EXCERPT = 200
+
+
+class AnswerLost(TransportError):
+    """The request may have reached HubSpot, but no answer came back.
+
+    For a create, HubSpot may have made the object: replaying it blindly could
+    make a second one.
+    """
+
+
+class Replay(enum.Enum):
+    """Which failures of a request may be retried."""
+
+    #: Idempotent requests (reads, PATCH, DELETE, upserts, batch update and
+    #: archive): any transient failure.
+    ALWAYS = "always"
+    #: Creates: only failures that prove the request was not processed.
+    UNSENT = "unsent"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry, in the shape of urllib3's ``Retry``.
+
+    Immutable: :meth:`increment` returns a new policy with one attempt spent.
+
+    :param total: retries allowed after the first attempt.
+    :param backoff_factor: the first wait; each further retry doubles it.
+    :param backoff_max: the cap of the exponential wait.
+    :param backoff_jitter: a random ``0..backoff_jitter`` seconds added to each wait.
+    :param retry_after_max: a ``Retry-After`` (or rate-limit window) longer than
+        this is not waited for: the error is raised for the caller to reschedule.
+    """
+
+    total: int = 5
+    backoff_factor: float = 0.5
+    backoff_max: float = 30.0
+    backoff_jitter: float = 0.25
+    retry_after_max: float = 60.0
+    history: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def from_value(cls, retries: RetryPolicy | int | None) -> RetryPolicy:
+        """Accept a policy, a number of retries (``0`` or ``False``: none) or ``None``."""
+        if retries is None:
+            return cls()
+        if isinstance(retries, RetryPolicy):
+            return retries
+        if isinstance(retries, int) and retries >= 0:
+            return cls(total=int(retries))
+        raise ValueError(f"retries must be a RetryPolicy or a number >= 0, not {retries!r}.")
+
+    def increment(self, cause: str) -> RetryPolicy:
+        """Spend one retry on ``cause`` (a short description, kept in ``history``)."""
+        return replace(self, total=self.total - 1, history=(*self.history, cause))
+
+    def is_exhausted(self) -> bool:
+        """True once more retries were spent than allowed."""
+        return self.total < 0
+
+    def get_backoff_time(self) -> float:
+        """The wait before the next retry: capped exponential, plus jitter."""
+        if not self.history:
+            return 0.0
+        base = min(self.backoff_max, self.backoff_factor * 2 ** (len(self.history) - 1))
+        return base + random.uniform(0.0, self.backoff_jitter)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A successful answer: ``status``, ``headers`` and the parsed JSON ``data``."""
+
+    status: int
+    headers: Mapping[str, str]
+    data: Any
+
+
+def segment(value: Any) -> str:
+    """Escape one path segment so it can never climb out of its place.
+
+    :raises ValueError: for an empty value.
+    """
+    text = str(value)
+    if not text:
+        raise ValueError("A path segment (object type or id) cannot be empty.")
+    escaped = quote(text, safe="")
+    if escaped in (".", ".."):
+        escaped = escaped.replace(".", "%2E")
+    return escaped
+
+
+class Transport:
+    """Sends JSON requests to one base URL with a bearer token.
+
+    Safe to share across threads: the pool is urllib3's and the only mutable
+    state is the shared :class:`~etlify.ratelimit.RateLimiter`.
+    """
+
+    def __init__(
+        self,
+        access_token: str,
+        base_url: str,
+        *,
+        timeout: float,
+        retries: RetryPolicy,
+        pool_maxsize: int,
+        rate_limiter: RateLimiter | None = None,
+        sleep: Callable[[float], Any] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retries = retries
+        self.rate_limiter = rate_limiter
+        self._sleep = sleep
+        self._token = access_token
+        self._timeout = urllib3.Timeout(connect=timeout, read=timeout)
+        self._headers = {
+            "Authorization": f"Bearer {access_token}",
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+            "User-Agent": "etlify-python",
+        }
+        self._pool = urllib3.PoolManager(maxsize=pool_maxsize, retries=False)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+        replay: Replay = Replay.ALWAYS,
+        kind: str = "default",
+    ) -> Answer:
+        """Send one request, retrying per the policy; return the answer.
+
+        ``path`` must already be escaped (see :func:`segment`).
+
+        :raises AdapterError: the right subclass for the final failure.
+        """
+        url = self.base_url + path + ("?" + urlencode(query) if query else "")
+        data = json.dumps(body).encode() if body is not None else None
+        policy = self.retries
+        while True:
+            try:
+                return self._attempt(method, path, url, data, kind)
+            except AdapterError as error:
+                delay = self._retry_delay(error, replay, policy)
+                if delay is None:
+                    raise
+                policy = policy.increment(f"{method} {path}: {_describe(error)}")
+                if policy.is_exhausted():
+                    raise
+                delay = max(delay, policy.get_backoff_time())
+                logger.info(
+                    "Retrying %s %s in %.2fs after %s (%d retries left)",
+                    method, path, delay, _describe(error), policy.total,
+                )
+                if isinstance(error, RateLimited) and self.rate_limiter is not None:
+                    self.rate_limiter.pause(delay)  # every thread holds, not just this one
+                else:
+                    self._sleep(delay)
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._pool.clear()
+
+    def _attempt(self, method: str, path: str, url: str, data: bytes | None, kind: str) -> Answer:
+        limiter = self.rate_limiter
+        ticket = limiter.acquire(kind) if limiter is not None else None
+        started = time.monotonic()
+        try:
+            response = self._pool.request(
+                method, url, body=data, headers=self._headers, timeout=self._timeout,
+                retries=False, redirect=False,
+            )
+        except HTTPError as exc:
+            logger.debug("%s %s failed after %.1f ms: %s", method, path,
+                         (time.monotonic() - started) * 1000, type(exc).__name__)
+            raise self._transport_error(method, path, exc) from exc
+        finally:
+            if ticket is not None:
+                limiter.release(ticket)
+        logger.debug("%s %s -> %s in %.1f ms", method, path, response.status,
+                     (time.monotonic() - started) * 1000)
+        if limiter is not None:
+            limiter.observe(response.headers)
+        if 200 <= response.status < 300:
+            return Answer(response.status, response.headers, self._parse_success(
+                method, path, response))
+        raise error_from_response(method, path, response.status, response.headers,
+                                  response.data, secret=self._token)
+
+    def _transport_error(self, method: str, path: str, exc: HTTPError) -> TransportError:
+        reason = _redact(str(exc), self._token)
+        # A failed connect means nothing was sent; any later failure may come
+        # after HubSpot received, and even processed, the request.
+        cls = TransportError if isinstance(exc, (ConnectTimeoutError, SSLError)) else AnswerLost
+        return cls(f"{method} {path} got no answer: {type(exc).__name__}: {reason}",
+                   details=reason)
+
+    @staticmethod
+    def _retry_delay(error: AdapterError, replay: Replay, policy: RetryPolicy) -> float | None:
+        """Seconds to wait before retrying ``error`` (on top of backoff), or None."""
+        if isinstance(error, TransportError):
+            if isinstance(error.__cause__, SSLError):
+                return None  # a certificate problem does not heal by retrying
+            if isinstance(error, AnswerLost) and replay is Replay.UNSENT:
+                return None
+            return 0.0
+        if error.status not in RETRY_STATUSES:
+            return None
+        if isinstance(error, RateLimited):
+            if error.retry_after is None or error.retry_after > policy.retry_after_max:
+                return None
+            return error.retry_after
+        return 0.0
+
+    def _parse_success(self, method: str, path: str, response: Any) -> Any:
+        if not response.data:
+            return None
+        try:
+            return json.loads(response.data)
+        except ValueError:
+            raise ApiError(
+                f"{method} {path} answered HTTP {response.status} with a body that is not JSON",
+                status=response.status,
+                correlation_id=_header(response.headers, "X-HubSpot-Correlation-Id"),
+                details=_excerpt(response.data, self._token),
+            ) from None
+
+
+def error_from_response(
+    method: str,
+    path: str,
+    status: int,
+    headers: Mapping[str, str],
+    raw: bytes,
+    *,
+    secret: str = "",
+) -> ApiError:
+    """Translate a non-2xx answer into the matching :class:`~etlify.ApiError` subclass.
+
+    The body is parsed defensively: HubSpot sometimes answers with HTML. The
+    message names the method, the path, the status, HubSpot's category and
+    correlation id, and never ``secret``.
+    """
+    body = _json_or_none(raw)
+    details: Any = _redact(body, secret) if isinstance(body, dict) else _excerpt(raw, secret)
+    fields = body if isinstance(body, dict) else {}
+    category = fields.get("category") or fields.get("errorType")
+    correlation_id = fields.get("correlationId") or _header(headers, "X-HubSpot-Correlation-Id")
+    text = f"{method} {path} failed: HTTP {status}"
+    if category:
+        text += f" {category}"
+    if isinstance(fields.get("message"), str):
+        text += f": {fields['message']}"
+    elif not isinstance(body, dict) and details:
+        text += f" (not a JSON error body: {details!r})"
+    if correlation_id:
+        text += f" (correlation id {correlation_id})"
+    text = _redact(text, secret)
+    kwargs = {"status": status, "category": category, "correlation_id": correlation_id,
+              "details": details}
+    if status in (401, 403):
+        return Unauthorized(text, **kwargs)
+    if status == 404:
+        return NotFound(text, **kwargs)
+    if status == 429:
+        return RateLimited(text, retry_after=_retry_after(headers, fields), **kwargs)
+    if status in (400, 409, 422):
+        return ValidationFailed(text, **kwargs)
+    return ApiError(text, **kwargs)
+
+
+#: HubSpot categories of batch error entries, and the status they stand for.
+_ENTRY_CATEGORIES: dict[str, tuple[type[ApiError], int]] = {
+    "OBJECT_NOT_FOUND": (NotFound, 404),
+    "VALIDATION_ERROR": (ValidationFailed, 400),
+    "CONFLICT": (ValidationFailed, 409),
+    "INVALID_AUTHENTICATION": (Unauthorized, 401),
+    "EXPIRED_AUTHENTICATION": (Unauthorized, 401),
+    "MISSING_SCOPES": (Unauthorized, 403),
+    "RATE_LIMIT": (RateLimited, 429),
+    "RATE_LIMITS": (RateLimited, 429),
+}
+
+
+def error_from_entry(
+    method: str, path: str, entry: Mapping[str, Any], correlation_id: str | None = None
+) -> ApiError:
+    """Translate one ``errors[]`` entry of a 207 batch answer into an error."""
+    category = entry.get("category")
+    cls, status = _ENTRY_CATEGORIES.get(category, (ApiError, 207))
+    text = f"{method} {path}: input rejected"
+    if category:
+        text += f" {category}"
+    if isinstance(entry.get("message"), str):
+        text += f": {entry['message']}"
+    if correlation_id:
+        text += f" (correlation id {correlation_id})"
+    return cls(text, status=status, category=category, correlation_id=correlation_id,
+               details=dict(entry))
+
+
+def _retry_after(headers: Mapping[str, str], body: Mapping[str, Any]) -> float | None:
+    """Seconds to wait after a 429: ``Retry-After``, else HubSpot's window.
+
+    A daily limit gives ``None``: it resets at the portal's midnight, and
+    retrying before then only adds errors.
+    """
+    value = _header(headers, "Retry-After")
+    if value is not None:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                moment = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                moment = None
+            if moment is not None:
+                return max(0.0, moment.timestamp() - time.time())
+    policy = body.get("policyName")
+    if policy == "DAILY":
+        return None
+    interval = _header(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
+    if interval is not None:
+        try:
+            return float(interval) / 1000.0
+        except ValueError:
+            pass
+    if policy == "SECONDLY":
+        return 1.0
+    return 10.0  # HubSpot's TEN_SECONDLY_ROLLING window
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    return value if value is not None else headers.get(name.lower())
+
+
+def _json_or_none(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def _excerpt(raw: bytes, secret: str) -> str:
+    text = " ".join(raw[: _EXCERPT * 4].decode("utf-8", "replace").split())
+    text = _redact(text, secret)
+    return text[:_EXCERPT] + ("..." if len(text) > _EXCERPT else "")
+
+
+def _redact(value: Any, secret: str) -> Any:
+    """``value`` with every occurrence of ``secret`` masked, through dicts and lists."""
+    if not secret:
+        return value
+    if isinstance(value, str):
+        return value.replace(secret, "[redacted]")
+    if isinstance(value, dict):
+        return {key: _redact(item, secret) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redact(item, secret) for item in value]
+    return value
+
+
+def _describe(error: AdapterError) -> str:
+    return f"HTTP {error.status}" if error.status else type(error).__name__
