@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+from .base import BatchResult
 
 __all__ = ["NullAdapter"]
 
@@ -34,6 +36,26 @@ class NullAdapter:
     def delete(self, object_type: str, crm_id: str) -> bool:
         """Pretend the object was deleted."""
         return True
+
+    def batch_upsert(
+        self, object_type: str, records: Iterable[Mapping[str, Any]], id_property: str
+    ) -> BatchResult:
+        """Return a stand-in id for each record, keyed by its ``id_property`` value."""
+        return BatchResult(
+            {
+                str(record[id_property]): self.upsert(object_type, record, id_property)
+                for record in records
+            }
+        )
+
+    def batch_update(
+        self, object_type: str, updates: Mapping[str, Mapping[str, Any]]
+    ) -> BatchResult:
+        """Confirm every update."""
+        return BatchResult({str(crm_id): str(crm_id) for crm_id in updates})
+
+    def batch_delete(self, object_type: str, crm_ids: Iterable[str]) -> None:
+        """Pretend the objects were deleted."""
 
     def __repr__(self) -> str:
         return "NullAdapter()"
