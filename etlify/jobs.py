@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
 
+from peewee import SqliteDatabase
+
 from .config import config
 from .declarations import SyncConfig, model_for, sync_config
 from .errors import ConfigurationError
@@ -124,7 +126,7 @@ def _refuse_memory_sqlite(model: type) -> None:
     for database in (model._meta.database, database_proxy):
         database = getattr(database, "obj", database)
         name = getattr(database, "database", None)
-        if type(database).__name__.endswith("SqliteDatabase") and name in (":memory:", ""):
+        if isinstance(database, SqliteDatabase) and name in (":memory:", ""):
             raise ConfigurationError(
                 f"{model.__name__} lives in an in-memory SQLite database, which the job "
                 "threads cannot see: use a file database, sync with async_=False, or "
@@ -161,6 +163,8 @@ def dispatch(sync_config_: SyncConfig, record_id: Any) -> Any:
     job_class = sync_config_.job_class or entry.job_class
     name = sync_config_.resource_type
     jobs = None if job_class is not None else default_jobs()
+    if isinstance(jobs, ThreadPoolJobs):
+        _refuse_memory_sqlite(model)  # now, not after a commit where no caller would see it
 
     def start() -> Any:
         if jobs is None:
