@@ -1,0 +1,262 @@
+"""The ``Etlify`` Flask extension and the ``flask etlify`` commands.
+
+::
+
+    from flask import Flask
+    from etlify.contrib.flask import Etlify
+
+    etlify_ext = Etlify()
+
+    def create_app():
+        app = Flask(__name__)
+        app.config["ETLIFY_DATABASE"] = db
+        etlify_ext.init_app(app)
+        User.etlified_with("hubspot", serializer=UserSerializer, crm_object_type="contacts")
+        return app
+
+Settings, read from ``app.config`` (each set to its default when missing):
+
+``ETLIFY_HUBSPOT_TOKEN``
+    HubSpot private-app token; default: the ``HUBSPOT_PRIVATE_APP_TOKEN``
+    environment variable. When set, and no CRM named ``"hubspot"`` is
+    registered yet, ``init_app`` registers one with a ``HubspotV3Adapter``.
+``ETLIFY_HUBSPOT_BASE_URL``
+    HubSpot's API root (default ``https://api.hubapi.com``); point it at a
+    ``FakeHubSpot`` in development.
+``ETLIFY_RATE_LIMIT``
+    ``{"max_requests": int, "period": seconds}`` for the registered HubSpot
+    CRM, or ``None`` (default) for HubSpot's own pacing headers only.
+``ETLIFY_ENABLED``
+    ``False`` registers the HubSpot CRM disabled: every sync is a no-op
+    (default ``True``).
+``ETLIFY_POOL_SIZE``
+    Worker threads of the built-in job pool (default 4). The pool is
+    installed as ``etlify.config.jobs`` unless a dispatcher is configured
+    already, and is drained and stopped when the process exits.
+``ETLIFY_DATABASE``
+    The peewee database holding Etlify's sync-state tables (default
+    ``None``: the database of the first etlified model).
+
+Models are declared (``Model.etlified_with("hubspot", ...)``) after
+``init_app``, once the CRM is registered. ``init_app`` adds the command group
+``flask etlify`` with ``sync``, ``status`` and ``errors``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+import etlify
+from etlify import declarations, registry
+from etlify.batch_sync import BatchSync
+from etlify.jobs import ThreadPoolJobs
+from etlify.state import CrmSynchronisation as Sync
+
+__all__ = ["Etlify", "EtlifyState", "cli"]
+
+DEFAULT_BASE_URL = "https://api.hubapi.com"
+
+
+@dataclass
+class EtlifyState:
+    """What ``init_app`` set up for one app, kept in ``app.extensions["etlify"]``.
+
+    :ivar extension: the :class:`Etlify` instance.
+    :ivar jobs: the dispatcher of async syncs (``etlify.config.jobs``).
+    :ivar registered: the CRM names this ``init_app`` registered (``["hubspot"]`` or ``[]``).
+    """
+
+    extension: Etlify
+    jobs: Any
+    registered: list[str] = field(default_factory=list)
+
+
+class Etlify:
+    """Configure Etlify from a Flask app's config; see the module docstring.
+
+    :param app: an app to initialise now, or ``None`` to call :meth:`init_app`
+        later (the application-factory pattern).
+    """
+
+    def __init__(self, app: Flask | None = None) -> None:
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Read the ``ETLIFY_*`` settings, register HubSpot, install the job pool, add the CLI.
+
+        :raises RuntimeError: when an ``Etlify`` was already initialised on ``app``.
+        :raises etlify.ConfigurationError: for a bad setting value.
+        """
+        if "etlify" in app.extensions:
+            raise RuntimeError(
+                "An Etlify extension is already registered on this Flask app; "
+                "import and use that instance instead of initialising another."
+            )
+        config = app.config
+        config.setdefault("ETLIFY_HUBSPOT_TOKEN", os.environ.get("HUBSPOT_PRIVATE_APP_TOKEN"))
+        config.setdefault("ETLIFY_HUBSPOT_BASE_URL", DEFAULT_BASE_URL)
+        config.setdefault("ETLIFY_RATE_LIMIT", None)
+        config.setdefault("ETLIFY_ENABLED", True)
+        config.setdefault("ETLIFY_POOL_SIZE", 4)
+        config.setdefault("ETLIFY_DATABASE", None)
+
+        if config["ETLIFY_DATABASE"] is not None:
+            etlify.configure(database=config["ETLIFY_DATABASE"])
+        registered = []
+        if config["ETLIFY_HUBSPOT_TOKEN"] and "hubspot" not in etlify.crm_names():
+            _register_hubspot(config)
+            registered.append("hubspot")
+        jobs = etlify.config.jobs
+        if jobs is None:
+            jobs = ThreadPoolJobs(max_workers=config["ETLIFY_POOL_SIZE"])
+            etlify.configure(jobs=jobs)
+            # Not a teardown callback: those run after every request.
+            atexit.register(jobs.shutdown)
+        app.extensions["etlify"] = EtlifyState(self, jobs, registered)
+        app.cli.add_command(cli)
+
+
+def _register_hubspot(config: Any) -> None:
+    from etlify.adapters import HubspotV3Adapter
+
+    adapter = HubspotV3Adapter(
+        access_token=config["ETLIFY_HUBSPOT_TOKEN"],
+        base_url=config["ETLIFY_HUBSPOT_BASE_URL"],
+        # One connection per worker thread, plus the request threads.
+        pool_maxsize=max(10, config["ETLIFY_POOL_SIZE"] + 2),
+    )
+    etlify.register(
+        "hubspot",
+        adapter=adapter,
+        enabled=config["ETLIFY_ENABLED"],
+        rate_limit=config["ETLIFY_RATE_LIMIT"],
+    )
+
+
+cli = AppGroup("etlify", help="Sync records to the CRMs and inspect their sync state.")
+
+
+@cli.command("sync")
+@click.option("--crm", "crm_name", default=None, help="Only this CRM (default: all).")
+@click.option(
+    "--model", "model_names", multiple=True, help="Only this model (its name); repeatable."
+)
+@click.option("--inline", is_flag=True, help="Sync in this process instead of queueing jobs.")
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(min=1))
+@click.option("--dry-run", is_flag=True, help="Show what would be sent; send and write nothing.")
+@click.option("--progress", is_flag=True, help="Draw a progress bar on stderr.")
+def sync_command(
+    crm_name: str | None,
+    model_names: tuple[str, ...],
+    inline: bool,
+    batch_size: int,
+    dry_run: bool,
+    progress: bool,
+) -> None:
+    """Sync every stale record, in batches; exits with status 1 when some failed."""
+    try:
+        models = [etlify.model_for(name) for name in model_names] or None
+        if crm_name is not None:
+            registry.crm(crm_name)
+        stats = BatchSync.call(
+            models=models,
+            crm_name=crm_name,
+            async_=not inline,
+            batch_size=batch_size,
+            progress=progress or None,
+            dry_run=dry_run,
+        )
+    except etlify.ConfigurationError as error:
+        raise click.UsageError(str(error)) from None
+    per_model = ", ".join(f"{name}: {count}" for name, count in stats["per_model"].items())
+    found = f"{stats['total']} stale record(s)" + (f" ({per_model})" if per_model else "")
+    if dry_run:
+        for step in stats["plan"]:
+            click.echo(f"{step['action']:<13} {step['model']} #{step['id']} -> {step['crm_name']}")
+        click.echo(f"Dry run: {found}; nothing was sent.")
+    elif inline:
+        click.echo(
+            f"Synced {found}: {stats['synced']} synced, {stats['not_modified']} not modified, "
+            f"{stats['skipped']} skipped, {stats['buffered']} buffered, {stats['errors']} failed."
+        )
+        if stats["errors"]:
+            raise click.exceptions.Exit(1)
+    else:
+        click.echo(f"Queued {found}.")
+        # The built-in pool dies with this process: let it finish first.
+        etlify.jobs.wait()
+
+
+@cli.command("status")
+def status_command() -> None:
+    """Per model and CRM: records, synced, stale, failing and exhausted counts."""
+    from etlify.stale import Finder
+
+    rows = []
+    for config_ in declarations.configs():
+        name, crm_name = config_.resource_type, config_.crm_name
+        budget = registry.error_budget(crm_name)
+        rows_of = Sync.select().where((Sync.crm_name == crm_name) & (Sync.resource_type == name))
+        rows.append(
+            [
+                name,
+                crm_name,
+                config_.model.select().count(),
+                rows_of.where(Sync.crm_id.is_null(False)).count(),
+                Finder.query(config_).count(),
+                rows_of.where(Sync.last_error.is_null(False) & (Sync.error_count < budget)).count(),
+                rows_of.where(Sync.error_count >= budget).count(),
+            ]
+        )
+    if not rows:
+        click.echo("No etlified models.")
+        return
+    _echo_table(["model", "crm", "records", "synced", "stale", "failing", "exhausted"], rows)
+
+
+@cli.command("errors")
+@click.option("--crm", "crm_name", default=None, help="Only this CRM.")
+@click.option("--model", "model_name", default=None, help="Only this model (its name).")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+def errors_command(crm_name: str | None, model_name: str | None, limit: int) -> None:
+    """The failing records, newest failure first, with their last error."""
+    query = Sync.with_error()
+    if crm_name is not None:
+        query = query.where(Sync.crm_name == crm_name)
+    if model_name is not None:
+        query = query.where(Sync.resource_type == model_name)
+    rows = [
+        [
+            row.resource_type,
+            row.resource_id,
+            row.crm_name,
+            row.error_count,
+            row.last_error_kind or "",
+            _first_line(row.last_error, 80),
+        ]
+        for row in query.limit(limit)
+    ]
+    if not rows:
+        click.echo("No failing records.")
+        return
+    _echo_table(["model", "id", "crm", "errors", "kind", "last error"], rows)
+
+
+def _first_line(text: str, width: int) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
+def _echo_table(headers: list[str], rows: list[list[Any]]) -> None:
+    cells = [headers] + [[str(cell) for cell in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    for row in cells:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
