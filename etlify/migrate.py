@@ -1,0 +1,102 @@
+"""Creating the sync-state tables, and upgrading older ones in place.
+
+``etlify create-tables`` runs :func:`upgrade_tables`: a ``crm_synchronisations``
+table made by the Ruby gem or by an earlier Etlify release gains the columns
+and indexes this version needs and keeps its rows; a missing table is created.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from peewee import CharField, Entity, Field, SqliteDatabase, TextField
+from playhouse.migrate import MySQLMigrator, SchemaMigrator, migrate
+
+from .state import CrmSynchronisation, PendingSync
+
+__all__ = ["upgrade_tables"]
+
+STATE_MODELS = (CrmSynchronisation, PendingSync)
+
+
+def upgrade_tables(database: Any) -> list[str]:
+    """Create the missing sync-state tables of ``database`` and upgrade the others.
+
+    An existing table gets its missing columns (existing rows take the
+    column's default) and its missing indexes; an index already there under
+    another name counts. Two kinds of old column are widened: an integer
+    ``resource_id`` (the Ruby gem's) becomes a string so that string and UUID
+    primary keys fit, and a short string ``last_error`` becomes text (not
+    needed on SQLite, where a column holds any value). Works on SQLite,
+    PostgreSQL and MySQL/MariaDB; running it again changes nothing.
+
+    :param database: a Peewee database, or a proxy bound to one.
+    :returns: one line per change made, e.g. ``"crm_synchronisations: added
+        column error_count"``; empty when everything was up to date.
+    """
+    database = getattr(database, "obj", None) or database
+    migrator = SchemaMigrator.from_database(database)
+    changes: list[str] = []
+    for model in STATE_MODELS:
+        table = model._meta.table_name
+        if not database.table_exists(table):
+            database.create_tables([model])
+            changes.append(f"{table}: created")
+            continue
+        with database.atomic():
+            changes += _upgrade_columns(database, migrator, model, table)
+        with database.atomic():
+            changes += _upgrade_indexes(database, migrator, model, table)
+    return changes
+
+
+def _upgrade_columns(database: Any, migrator: SchemaMigrator, model: type, table: str) -> list:
+    columns = {column.name: column for column in database.get_columns(table)}
+    widen = not isinstance(database, SqliteDatabase)
+    changes = []
+    for field in model._meta.sorted_fields:
+        column = columns.get(field.column_name)
+        if column is None:
+            migrate(migrator.add_column(table, field.column_name, field))
+            changes.append(f"{table}: added column {field.column_name}")
+        elif widen and _too_narrow(column.data_type, field):
+            _change_type(database, migrator, table, field)
+            changes.append(
+                f"{table}: changed column {field.column_name} from {column.data_type} "
+                f"to {field.field_type.lower()}"
+            )
+    return changes
+
+
+def _too_narrow(data_type: str, field: Field) -> bool:
+    """Whether a column of ``data_type`` cannot hold every value ``field`` stores."""
+    data_type = data_type.lower()
+    if isinstance(field, TextField):
+        return "char" in data_type
+    if isinstance(field, CharField):
+        return "int" in data_type
+    return False
+
+
+def _change_type(database: Any, migrator: SchemaMigrator, table: str, field: Field) -> None:
+    if not isinstance(migrator, MySQLMigrator):
+        migrate(migrator.alter_column_type(table, field.column_name, field))
+        return
+    # peewee's MySQLMigrator.alter_column_type writes the column name twice
+    # ("MODIFY `c` `c` VARCHAR..."), which MySQL refuses.
+    ctx = database.get_sql_context()
+    ctx.literal("ALTER TABLE ").sql(Entity(table)).literal(" MODIFY ").sql(field.ddl(ctx))
+    database.execute_sql(*ctx.query())
+
+
+def _upgrade_indexes(database: Any, migrator: SchemaMigrator, model: type, table: str) -> list:
+    existing = {(tuple(index.columns), index.unique) for index in database.get_indexes(table)}
+    changes = []
+    for index in model._meta.fields_to_index():
+        columns = tuple(field.column_name for field in index._expressions)
+        if (columns, index._unique) in existing:
+            continue
+        migrate(migrator.add_index(table, columns, index._unique, name=index._name))
+        kind = "unique index" if index._unique else "index"
+        changes.append(f"{table}: added {kind} on ({', '.join(columns)})")
+    return changes
