@@ -1,0 +1,1 @@
+"""A small Flask app whose users are mirrored in HubSpot by Etlify."""
