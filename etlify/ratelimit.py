@@ -98,7 +98,7 @@ class RateLimiter:
         self._windows = {"default": _Window(max_requests, self.period),
                          "search": _Window(search_per_second, 1.0)}
         self._paused_until = 0.0
-        self._pace = 0.0  # seconds between default grants while HubSpot's window runs low
+        self._pace = 0.0  # seconds between grants while HubSpot's window runs low
         self._next_paced = 0.0
         self.acquired = 0
         self.waited = 0.0
@@ -171,10 +171,15 @@ class RateLimiter:
     def observe(self, headers: Mapping[str, str]) -> None:
         """Read HubSpot's ``X-HubSpot-RateLimit-*`` headers from an answer.
 
-        When less than a tenth of HubSpot's window is left, the next requests
-        are spread evenly over one window (``interval / (remaining + 1)``
-        apart), so that the window is not exhausted before it rolls on.
-        Answers without these headers (search answers) change nothing.
+        When HubSpot's window has the length of ``period`` but a lower
+        ``Max`` than ``max_requests``, the lower figure becomes this limiter's
+        budget (it is never raised). When less than a tenth of HubSpot's
+        window is left, bursts stop: the
+        next requests go at HubSpot's sustained rate, ``interval / max`` apart,
+        until an answer shows the window healthy again. This matters when other
+        clients share the portal's budget; HubSpot's count then runs ahead of
+        this limiter's own. Answers without these headers (search answers)
+        change nothing.
         """
         limit = _header_number(headers, "X-HubSpot-RateLimit-Max")
         remaining = _header_number(headers, "X-HubSpot-RateLimit-Remaining")
@@ -183,11 +188,14 @@ class RateLimiter:
             return
         low_water = max(1.0, limit * _LOW_WATER_SHARE)
         with self._lock:
+            window = self._windows["default"]
+            if math.isclose(interval_ms / 1000.0, self.period) and limit < window.limit:
+                window.limit = max(1, int(limit))
             if remaining >= low_water:
                 self._pace = 0.0
                 self._next_paced = 0.0
             else:
-                self._pace = interval_ms / 1000.0 / (max(remaining, 0.0) + 1.0)
+                self._pace = interval_ms / 1000.0 / limit
                 self._next_paced = max(self._next_paced, self._clock() + self._pace)
 
     def pause(self, seconds: float) -> None:

@@ -111,12 +111,12 @@ def hubspot_headers(remaining, limit=100, interval=10000):
     }
 
 
-def test_low_remaining_paces_the_rest_over_the_window():
+def test_low_remaining_paces_requests_at_hubspot_sustained_rate():
     rl, fake = limiter(1000, 10.0)
-    rl.observe(hubspot_headers(remaining=4))  # 10 s / (4 + 1) = 2 s apart
-    rl.acquire()
-    rl.acquire()
-    assert fake.now == pytest.approx(1004.0)
+    rl.observe(hubspot_headers(remaining=4, limit=100))  # 10 s / 100 = 0.1 s apart
+    for _ in range(3):
+        rl.acquire()
+    assert fake.now == pytest.approx(1000.3)
 
 
 def test_healthy_remaining_stops_pacing():
@@ -137,7 +137,26 @@ def test_headers_are_read_case_insensitively_and_missing_ones_ignored():
     assert fake.sleeps == []
     rl.observe({k.lower(): v for k, v in hubspot_headers(remaining=0).items()})
     rl.acquire()
+    assert fake.now == pytest.approx(1000.1)
+
+
+def test_a_lower_hubspot_max_for_the_same_window_becomes_the_budget():
+    rl, fake = limiter(10, 10.0)
+    rl.observe(hubspot_headers(remaining=99, limit=2, interval=10000))
+    rl.observe(hubspot_headers(remaining=99, limit=50, interval=10000))  # never raised again
+    rl.acquire()
+    rl.acquire()
+    assert fake.sleeps == []
+    rl.acquire()
     assert fake.now == pytest.approx(1010.0)
+
+
+def test_a_hubspot_max_for_another_window_length_is_not_adopted():
+    rl, fake = limiter(10, 10.0)
+    rl.observe(hubspot_headers(remaining=99, limit=2, interval=1000))
+    for _ in range(10):
+        rl.acquire()
+    assert fake.sleeps == []
 
 
 def test_pacing_does_not_hold_search():
