@@ -17,32 +17,49 @@ from typing import Any
 from .config import config
 from .state import CrmSynchronisation as Sync
 
-__all__ = ["ensure_row", "acquire", "finish", "release"]
+__all__ = ["claim_row", "acquire", "finish", "release"]
 
 logger = logging.getLogger("etlify")
 
 
-def ensure_row(crm_name: str, resource_type: str, resource_id: str, object_type: str) -> int:
-    """The id of the sync row of this record, inserting an empty one if needed."""
+def claim_row(
+    crm_name: str, resource_type: str, resource_id: str, object_type: str
+) -> tuple[Any, str]:
+    """Claim the sync row of this record, inserting it already claimed if it is new.
+
+    Returns ``(row, claim token)``, the row as read after the claim (a new
+    row has no ``crm_id``); waits while another worker holds the row.
+    """
     where = (
         (Sync.crm_name == crm_name)
         & (Sync.resource_type == resource_type)
         & (Sync.resource_id == resource_id)
     )
-    row_id = Sync.select(Sync.id).where(where).scalar()
-    if row_id is None:
-        now = config.now()
+    token = uuid.uuid4().hex
+    now = config.now()
+    lease = now + dt.timedelta(seconds=config.claim_timeout)
+    claimed = (
+        Sync.update(claim_token=token, claimed_until=lease)
+        .where(where & (Sync.claim_token.is_null() | (Sync.claimed_until < now)))
+        .execute()
+    )
+    if not claimed:
         Sync.insert(
             crm_name=crm_name,
             resource_type=resource_type,
             resource_id=resource_id,
             crm_object_type=object_type,
             error_count=0,
+            claim_token=token,
+            claimed_until=lease,
             created_at=now,
             updated_at=now,
         ).on_conflict_ignore().execute()
-        row_id = Sync.select(Sync.id).where(where).scalar()
-    return row_id
+    row = Sync.get(where)
+    if row.claim_token != token:
+        token = acquire(row.id)
+        row = Sync.get_by_id(row.id)
+    return row, token
 
 
 def try_acquire(row_id: int) -> str | None:

@@ -216,6 +216,15 @@ def configs(models: Any = None, crm_name: str | None = None) -> list[SyncConfig]
     return out
 
 
+def has_dependants(model: type, crm_name: str) -> bool:
+    """Whether some model lists ``model`` in its ``sync_dependencies`` for ``crm_name``."""
+    return any(
+        config.model._meta.fields[name].rel_model is model
+        for config in configs(crm_name=crm_name)
+        for name in config.sync_dependencies
+    )
+
+
 def clear() -> None:
     """Forget every declaration (for test isolation)."""
     with _lock:

@@ -41,9 +41,11 @@ logger = logging.getLogger("etlify")
 class ThreadPoolJobs:
     """The built-in dispatcher: a thread pool with in-flight de-duplication.
 
-    Each job runs inside a connection context of the models' and the sync
-    state's databases, so a worker thread opens its own connection and closes
-    it after the job. A sync already queued (not yet started) for the same
+    Each worker thread opens its own connections to the models' and the sync
+    state's databases for a job, keeps them while more jobs are queued, and
+    closes them after the job that leaves the queue empty: a burst of jobs
+    does not pay a connect per job, and no connection stays open once the
+    pool runs dry. A sync already queued (not yet started) for the same
     (model, id, CRM) is not queued twice: the second request gets the first
     one's ``Future``.
     """
@@ -68,7 +70,9 @@ class ThreadPoolJobs:
                 return queued
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="etlify")
-            future = self._executor.submit(self._run, key, model_name, record_id, crm_name)
+            future = self._executor.submit(
+                self._run, model_name, perform_open, key, model_name, record_id, crm_name
+            )
             self._queued[key] = future
             self._pending.add(future)
         future.add_done_callback(self._forget)
@@ -80,23 +84,40 @@ class ThreadPoolJobs:
         with self._lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="etlify")
-            future = self._executor.submit(perform_batch, model_name, record_ids, crm_name)
+            future = self._executor.submit(
+                self._run, model_name, perform_batch_open, None, model_name, record_ids, crm_name
+            )
             self._pending.add(future)
         future.add_done_callback(self._forget)
         return future
 
-    def _run(self, key: tuple, model_name: str, record_id: Any, crm_name: str) -> Status:
-        with self._lock:
-            self._queued.pop(key, None)
+    def _run(self, model_name: str, work: Callable[..., Any], key: Any, *args: Any) -> Any:
+        if key is not None:
+            with self._lock:
+                self._queued.pop(key, None)
         try:
-            return perform(model_name, record_id, crm_name)
+            _open_connections(model_for(model_name))
+            return work(*args)
         except Exception:
-            logger.exception("etlify: job %s #%s for %s raised", model_name, record_id, crm_name)
+            logger.exception("etlify: job %s%r raised", work.__name__, args)
             raise
+        finally:
+            executor = self._executor
+            if executor is None or executor._work_queue.empty():
+                _close_connections()
 
     def _forget(self, future: Future) -> None:
         with self._lock:
             self._pending.discard(future)
+            executor = self._executor if not self._pending else None
+        if executor is not None:
+            # Threads that went idle while others emptied the queue still hold
+            # connections: one closer per thread reaches each of them.
+            for _ in range(len(executor._threads)):
+                try:
+                    executor.submit(_close_connections)
+                except RuntimeError:
+                    return
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every queued job is done; ``False`` if ``timeout`` ran out."""
@@ -267,12 +288,20 @@ def dispatch_batch(sync_config_: SyncConfig, record_ids: list[Any]) -> Any:
 
 
 def perform_batch(model_name: str, record_ids: list[Any], crm_name: str) -> dict[str, int]:
-    """Sync a batch of records now (what a batch job runs); returns counts by outcome."""
+    """Sync a batch of records now (what a batch job runs); returns counts by outcome.
+
+    Opens (and afterwards closes) this thread's connections, like :func:`perform`.
+    """
+    with _connections(model_for(model_name)):
+        return perform_batch_open(model_name, record_ids, crm_name)
+
+
+def perform_batch_open(model_name: str, record_ids: list[Any], crm_name: str) -> dict[str, int]:
+    """:func:`perform_batch` on connections the caller has opened."""
     from .batch import sync_batch
 
     model = model_for(model_name)
-    with _connections(model):
-        outcome = sync_batch(sync_config(model, crm_name), list(record_ids), inline=False)
+    outcome = sync_batch(sync_config(model, crm_name), list(record_ids), inline=False)
     return dict(outcome.counts)
 
 
@@ -282,12 +311,15 @@ def perform(model_name: str, record_id: Any, crm_name: str) -> Status:
     Opens (and afterwards closes) this thread's connections to the model's
     and the sync state's databases.
     """
+    with _connections(model_for(model_name)):
+        return perform_open(model_name, record_id, crm_name)
+
+
+def perform_open(model_name: str, record_id: Any, crm_name: str) -> Status:
+    """:func:`perform` on connections the caller has opened."""
     from .sync import sync_record
 
-    model = model_for(model_name)
-    sync_config(model, crm_name)
-    with _connections(model):
-        return sync_record(model, record_id, crm_name, inline=False)
+    return sync_record(model_for(model_name), record_id, crm_name, inline=False)
 
 
 @contextlib.contextmanager
@@ -301,6 +333,25 @@ def _connections(model: type) -> Iterator[None]:
             if database.is_closed():
                 stack.enter_context(database.connection_context())
         yield
+
+
+_worker = threading.local()
+
+
+def _open_connections(model: type) -> None:
+    """Open this worker thread's connections that are closed; remember which."""
+    opened = _worker.__dict__.setdefault("opened", [])
+    for database in _distinct_databases(model):
+        if database.is_closed():
+            database.connect()
+            opened.append(database)
+
+
+def _close_connections() -> None:
+    """Close the connections this worker thread opened."""
+    opened = _worker.__dict__.get("opened", [])
+    while opened:
+        opened.pop().close()
 
 
 def _distinct_databases(model: type) -> list:

@@ -62,19 +62,21 @@ def sync_record(
     key = (config_.resource_type, str(pk), crm_name)
     if key in _in_progress():
         return Status.NOOP
-    row_id = claims.ensure_row(crm_name, config_.resource_type, str(pk), config_.crm_object_type)
-    token = claims.acquire(row_id)
+    row, token = claims.claim_row(
+        crm_name, config_.resource_type, str(pk), config_.crm_object_type
+    )
     _in_progress().add(key)
     try:
-        return _sync_claimed(config_, entry, pk, row_id, token, inline)
+        return _sync_claimed(config_, entry, pk, row, token, inline)
     finally:
         _in_progress().discard(key)
 
 
 def _sync_claimed(
-    config_: SyncConfig, entry: Any, pk: Any, row_id: int, token: str, inline: bool
+    config_: SyncConfig, entry: Any, pk: Any, row: Any, token: str, inline: bool
 ) -> Status:
     model = config_.model
+    row_id = row.id
     read_at = config.now()
     record = model.get_or_none(model._meta.primary_key == pk)
     if record is None:
@@ -102,7 +104,6 @@ def _sync_claimed(
             return Status.BUFFERED
         payload = build_payload(config_.serializer, record)
         digest = config.digest_strategy(payload)
-        row = Sync.get_by_id(row_id)
         if row.crm_id and row.last_digest == digest:
             claims.finish(
                 row_id,
@@ -136,7 +137,7 @@ def _sync_claimed(
         claims.release(row_id, token)
         raise
     except Exception as error:
-        claims.finish(row_id, token, **failure_fields(Sync.get_by_id(row_id), error, entry.adapter))
+        claims.finish(row_id, token, **failure_fields(row, error, entry.adapter))
         logger.warning(
             "etlify: sync of %s #%s to %s failed: %s",
             model.__name__,
@@ -249,8 +250,10 @@ def _buffer(config_: SyncConfig, pk: Any, waiting_on: list) -> None:
 def release_waiting(config_: SyncConfig, pk: Any, inline: bool) -> None:
     """Sync (inline) or dispatch the records that were waiting on this one."""
     from . import jobs
-    from .declarations import model_for
+    from .declarations import has_dependants, model_for
 
+    if not has_dependants(config_.model, config_.crm_name):
+        return
     where = (
         (PendingSync.crm_name == config_.crm_name)
         & (PendingSync.dependency_type == config_.resource_type)
