@@ -42,7 +42,11 @@ def _now():
 
 
 def bind_database(database: Any) -> None:
-    """Point the sync-state tables at ``database`` (a Peewee database or proxy)."""
+    """Point the sync-state tables at ``database`` (a Peewee database or proxy).
+
+    ``etlify.config.database`` follows, also when the database is taken from
+    the first etlified model.
+    """
     if database is None:
         return
     if not hasattr(database, "execute_sql"):
@@ -50,6 +54,7 @@ def bind_database(database: Any) -> None:
             f"database must be a peewee Database or DatabaseProxy, not {database!r}"
         )
     database_proxy.initialize(database)
+    config.database = database
 
 
 def ensure_bound() -> Any:
