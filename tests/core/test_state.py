@@ -224,3 +224,7 @@ def test_configure_refuses_a_database_that_is_not_a_database():
 def test_create_tables_without_a_database_explains_what_to_do():
     with pytest.raises(etlify.ConfigurationError, match="configure"):
         etlify.create_tables()
+
+
+def test_config_database_shows_the_database_taken_from_the_first_etlified_model(app):
+    assert etlify.config.database is app.db

@@ -6,6 +6,7 @@ import datetime as dt
 import time
 
 import pytest
+from peewee import MySQLDatabase
 
 import etlify
 from etlify import Status
@@ -239,16 +240,38 @@ def test_an_unknown_crm_raises_instead_of_returning_error(app, user):
         user.sync("nowhere", async_=False)
 
 
-def test_last_synced_at_is_when_the_payload_was_read_not_when_the_crm_answered(database):
+class SteppingClock:
+    """Etlify's clock, moving 1 ms per reading, well inside one second."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime(2030, 1, 2, 3, 4, 5)
+
+    def __call__(self) -> dt.datetime:
+        self.now += dt.timedelta(milliseconds=1)
+        return self.now
+
+
+def test_last_synced_at_is_when_the_payload_was_read_not_when_the_crm_answered(
+    request, any_database
+):
+    if isinstance(any_database, MySQLDatabase):
+        request.applymarker(
+            pytest.mark.xfail(
+                reason="DateTimeField is DATETIME (whole seconds) on MySQL/MariaDB: an edit in "
+                "the second of the read compares equal to last_synced_at, so it is missed",
+                strict=True,
+            )
+        )
+
     class EditingAdapter(InMemoryAdapter):
         """Someone edits the record while its upsert is in flight."""
 
         def upsert(self, object_type, payload, id_property=None, crm_id=None):
-            time.sleep(0.01)
             app.User.update(first_name="Edited", updated_at=etlify.config.now()).execute()
             return super().upsert(object_type, payload, id_property=id_property, crm_id=crm_id)
 
-    app = make_app(database, EditingAdapter())
+    etlify.configure(now=SteppingClock())
+    app = make_app(any_database, EditingAdapter())
     user = app.User.create(email="ada@example.com", updated_at=dt.datetime(2000, 1, 1))
 
     assert user.sync(async_=False) == Status.SYNCED
