@@ -1,0 +1,1 @@
+"""Etlify syncs run by Huey consumers over Redis."""
