@@ -170,15 +170,19 @@ def is_immediate() -> bool:
     return _immediate_depth[0] > 0
 
 
-def dispatch(sync_config_: SyncConfig, record_id: Any) -> Any:
-    """Start an async sync of one record; returns its handle."""
+def dispatch(sync_config_: SyncConfig, record_id: Any, record: Any = None) -> Any:
+    """Start an async sync of one record; returns its handle.
+
+    A disabled CRM answers at once, announcing ``skipped`` like an inline sync;
+    ``record`` is what that signal carries.
+    """
     from . import registry
     from .sync import sync_record
 
     entry = registry.crm(sync_config_.crm_name)
     model, crm_name = sync_config_.model, sync_config_.crm_name
     if not entry.enabled:
-        return _done(Status.DISABLED)
+        return _done(sync_record(model, record_id, crm_name, record=record))
     if is_immediate():
         return _done(sync_record(model, record_id, crm_name, inline=True))
     job_class = sync_config_.job_class or entry.job_class

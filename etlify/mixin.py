@@ -55,7 +55,7 @@ class EtlifyMixin:
         config = sync_config(type(self), crm_name)
         pk = _primary_key(self)
         if async_:
-            return jobs.dispatch(config, pk)
+            return jobs.dispatch(config, pk, record=self)
         return sync.sync_record(type(self), pk, crm_name, inline=True, record=self)
 
     def crm_delete(self, crm_name: str) -> Any:
