@@ -146,3 +146,12 @@ def test_a_raising_failed_receiver_still_returns_error(app, adapter, user):
 def test_each_signal_is_declared_in_the_etlify_namespace():
     for name in ("synced", "skipped", "buffered", "failed", "deleted", "batch_finished"):
         assert signals.namespace[name] is getattr(signals, name)
+
+
+def test_an_async_sync_to_a_disabled_crm_is_announced_as_skipped_too(app, adapter, user):
+    etlify.register("hubspot", adapter=adapter, enabled=False)
+
+    with receiving(signals.skipped, app.User) as got:
+        assert user.sync().result(timeout=10) == Status.DISABLED
+
+    assert [(k["reason"], k["record"]) for k in got.kwargs] == [("disabled", user)]
