@@ -390,3 +390,22 @@ def test_interpreter_exit_with_queued_syncs_neither_hangs_nor_prints_a_traceback
     assert "Traceback" not in done.stderr
     assert done.stderr == ""
     assert time.monotonic() - started < 15
+
+
+def test_a_failed_async_sync_resolves_to_error_not_an_exception(app, adapter, user):
+    adapter.fail_next(etlify.ValidationFailed("invalid"))
+
+    assert user.sync().result(timeout=10) == Status.ERROR
+
+
+def test_async_sync_to_several_crms_returns_a_future_per_crm(app, user):
+    etlify.register("salesforce", adapter=InMemoryAdapter())
+    app.User.etlified_with("salesforce", serializer=app.UserSerializer, crm_object_type="leads")
+
+    handles = user.sync()
+
+    assert set(handles) == {"hubspot", "salesforce"}
+    assert {name: h.result(timeout=10) for name, h in handles.items()} == {
+        "hubspot": Status.SYNCED,
+        "salesforce": Status.SYNCED,
+    }

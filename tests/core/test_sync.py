@@ -296,3 +296,18 @@ def test_a_string_primary_key_syncs(app, adapter):
 def test_an_unsaved_record_cannot_be_synced(app):
     with pytest.raises(ValueError, match="no primary key"):
         app.User(email="a@example.com").sync(async_=False)
+
+
+def test_status_is_a_str_enum_comparing_equal_to_its_value():
+    assert Status.SYNCED == "synced"
+    assert str(Status.NOT_MODIFIED) == "not_modified"
+    assert {status.value for status in Status} == {
+        "synced",
+        "not_modified",
+        "skipped",
+        "buffered",
+        "error",
+        "disabled",
+        "deleted",
+        "noop",
+    }
