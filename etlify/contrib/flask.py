@@ -197,29 +197,18 @@ def sync_command(
 
 @cli.command("status")
 def status_command() -> None:
-    """Per model and CRM: records, synced, stale, failing and exhausted counts."""
+    """Per model and CRM: total, synced, stale, failing and exhausted counts."""
     from etlify.stale import Finder
 
+    keys = ["total", "synced", "stale", "failing", "exhausted"]
     rows = []
     for config_ in declarations.configs():
-        name, crm_name = config_.resource_type, config_.crm_name
-        budget = registry.error_budget(crm_name)
-        rows_of = Sync.select().where((Sync.crm_name == crm_name) & (Sync.resource_type == name))
-        rows.append(
-            [
-                name,
-                crm_name,
-                config_.model.select().count(),
-                rows_of.where(Sync.crm_id.is_null(False)).count(),
-                Finder.query(config_).count(),
-                rows_of.where(Sync.last_error.is_null(False) & (Sync.error_count < budget)).count(),
-                rows_of.where(Sync.error_count >= budget).count(),
-            ]
-        )
+        counts = Finder.counts(config_)
+        rows.append([config_.resource_type, config_.crm_name, *(counts[key] for key in keys)])
     if not rows:
         click.echo("No etlified models.")
         return
-    _echo_table(["model", "crm", "records", "synced", "stale", "failing", "exhausted"], rows)
+    _echo_table(["model", "crm", *keys], rows)
 
 
 @cli.command("errors")

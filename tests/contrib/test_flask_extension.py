@@ -218,8 +218,8 @@ def test_status_command_counts_synced_stale_and_failing_records(synced_app):
     result = synced_app.test_cli_runner().invoke(args=["etlify", "status"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
-        "model  crm      records  synced  stale  failing  exhausted",
-        "User   hubspot  2        1       1      1        0",
+        "model  crm      total  synced  stale  failing  exhausted",
+        "User   hubspot  2      1       1      1        0",
     ]
 
 
