@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from ..errors import AdapterError
+from ..errors import AdapterError, SerializerError
 
 __all__ = ["Adapter", "BatchAdapter", "BatchResult"]
 
@@ -63,14 +63,15 @@ class BatchAdapter(Adapter, Protocol):
 class BatchResult(dict):
     """A batch answer: ``{key: crm_id}`` for confirmed inputs, ``.errors`` for the rest.
 
-    ``errors`` maps the key of each rejected input to the
-    :class:`~etlify.AdapterError` that describes why.
+    ``errors`` maps the key of each rejected input to the error that says
+    why: an :class:`~etlify.AdapterError` from the CRM, or a
+    :class:`~etlify.SerializerError` for an input that could not be encoded.
     """
 
     def __init__(
         self,
         results: Mapping[str, str] | None = None,
-        errors: Mapping[str, AdapterError] | None = None,
+        errors: Mapping[str, AdapterError | SerializerError] | None = None,
     ) -> None:
         super().__init__(results or {})
-        self.errors: dict[str, AdapterError] = dict(errors or {})
+        self.errors: dict[str, AdapterError | SerializerError] = dict(errors or {})

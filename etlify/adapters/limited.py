@@ -15,11 +15,9 @@ def attach_rate_limit(adapter: Any, rate_limit: Any) -> tuple[Any, Any]:
     set on it, unless it already has one; any other adapter is wrapped in a
     :class:`RateLimitedAdapter`.
     """
-    from ..ratelimit import RateLimiter
+    from ..ratelimit import as_rate_limiter
 
-    limiter = (
-        rate_limit if isinstance(rate_limit, RateLimiter) else RateLimiter.from_config(rate_limit)
-    )
+    limiter = as_rate_limiter(rate_limit)
     if hasattr(adapter, "rate_limiter"):
         if adapter.rate_limiter is None:
             adapter.rate_limiter = limiter
