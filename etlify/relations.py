@@ -17,7 +17,7 @@ from peewee import ForeignKeyField, ManyToManyField
 
 from .errors import ConfigurationError
 
-__all__ = ["GenericDependency", "Hop", "resolve", "validate_dependency"]
+__all__ = ["GenericDependency", "Hop", "Step", "resolve", "steps", "validate_dependency"]
 
 
 class GenericDependency:
@@ -120,6 +120,66 @@ def resolve(model: Any, path: Any) -> list[Hop]:
         hops.extend(step)
         current = step[-1].target
     return hops
+
+
+@dataclass(frozen=True)
+class Step:
+    """One table reached along a dependency path, and how it joins the one before.
+
+    A row of ``model`` belongs to the previous row when
+    ``model.field == previous.source_field`` (and, for a generic relation,
+    ``previous.<type_field> == type_value``). ``key`` names the table's place
+    in the path (``"company.owner"``), so paths sharing a prefix share steps.
+    ``to_many`` marks a step that can reach several rows; ``counted`` marks one
+    whose rows can disappear without any remaining timestamp moving
+    (has-many rows, many-to-many links).
+    """
+
+    key: str
+    model: Any
+    field: Any
+    source_field: Any
+    to_many: bool = False
+    counted: bool = False
+    type_field: Any = None
+    type_value: Any = None
+
+
+def steps(model: Any, path: Any) -> list[tuple[Step, ...]]:
+    """The tables ``path`` reaches from ``model``, as chains of :class:`Step`.
+
+    A string path gives one chain (a many-to-many hop adds two steps: the
+    through table, then the target); a :class:`GenericDependency` gives one
+    single-step chain per target model.
+    """
+    if isinstance(path, GenericDependency):
+        return [
+            (
+                Step(
+                    f"{path.type_field}/{path.id_field}={value}",
+                    target,
+                    target._meta.primary_key,
+                    model._meta.fields[path.id_field],
+                    type_field=model._meta.fields[path.type_field],
+                    type_value=value,
+                ),
+            )
+            for value, target in path.targets.items()
+        ]
+    chain: list[Step] = []
+    names: list[str] = []
+    for hop, name in zip(resolve(model, path), path.split(".")):
+        names.append(name)
+        key = ".".join(names)
+        if hop.kind == "belongs_to":
+            chain.append(Step(key, hop.target, hop.field.rel_field, hop.field))
+        elif hop.kind == "has_many":
+            chain.append(Step(key, hop.target, hop.field, hop.field.rel_field, True, True))
+        else:
+            source, target = hop.through_source, hop.through_target
+            chain.append(Step(f"{key}[through]", hop.through, source, source.rel_field, True))
+            chain.append(Step(key, hop.target, target.rel_field, target, True, True))
+    return [tuple(chain)]
 
 
 def validate_dependency(

@@ -1,0 +1,299 @@
+"""The stale-record finder: which records need a sync, decided in SQL alone.
+
+A record is stale for a CRM when it has no sync row for that CRM, when the
+row was never synced (``last_synced_at`` NULL), when its own timestamp or the
+timestamp of any record along a declared dependency is at or after
+``last_synced_at``, or when the number of has-many / many-to-many rows it
+reaches differs from the ``dependency_count`` stored at its last sync.
+Records whose ``error_count`` reached the CRM's budget are left out.
+
+A model's timestamp is its ``updated_at`` field, else its ``created_at``;
+a model with neither only ever counts as "never synced". A NULL timestamp
+never makes anything stale. Equal timestamps count as stale: the sync read
+may have missed a change made in the same instant, and MySQL/MariaDB
+``DATETIME`` columns keep whole seconds only.
+
+On SQLite, timestamps are compared as the text Peewee writes
+(``YYYY-MM-DD HH:MM:SS[.ffffff]``, ordered correctly with or without the
+fraction); write them through Peewee (or in that format) and in one time
+zone, the one of ``etlify.config.now()``.
+
+Every record along a dependency path counts: ``"company.owner"`` makes a
+user stale when its company or that company's owner changed.
+"""
+
+from __future__ import annotations
+
+import operator
+from functools import reduce
+from typing import Any
+
+from peewee import (
+    JOIN,
+    OP,
+    SQL,
+    Case,
+    Cast,
+    Expression,
+    ModelAlias,
+    MySQLDatabase,
+    PostgresqlDatabase,
+    Proxy,
+    fn,
+)
+
+from . import declarations, registry
+from .declarations import SyncConfig
+from .errors import ConfigurationError
+from .relations import Step, steps
+from .state import CrmSynchronisation as Sync
+
+__all__ = ["Finder"]
+
+_TEXT_TYPES = {"VARCHAR", "TEXT", "CHAR"}
+
+
+class Finder:
+    """Finds stale records with one SQL query per model and CRM; loads no record."""
+
+    @classmethod
+    def call(cls, models: Any = None, crm_name: str | None = None) -> dict[type, dict[str, Any]]:
+        """``{Model: {crm_name: query}}`` for ``models`` (default: all etlified) and CRMs.
+
+        Each query selects only the primary keys of the stale records, ordered
+        by primary key. A model not configured for ``crm_name`` is left out.
+        """
+        found: dict[type, dict[str, Any]] = {}
+        for config in declarations.configs(models, crm_name):
+            found.setdefault(config.model, {})[config.crm_name] = cls.query(config)
+        return found
+
+    @staticmethod
+    def query(sync_config: SyncConfig) -> Any:
+        """The query of the stale primary keys of one model for one CRM, in order."""
+        plan = _Plan(sync_config)
+        pk = sync_config.model._meta.primary_key
+        return plan.query.where(plan.within_budget & plan.stale).order_by(pk)
+
+    @classmethod
+    def status(
+        cls, models: Any = None, crm_name: str | None = None
+    ) -> dict[type, dict[str, dict[str, int]]]:
+        """``{Model: {crm_name: counts}}``, with :meth:`counts` for each model and CRM."""
+        found: dict[type, dict[str, dict[str, int]]] = {}
+        for config in declarations.configs(models, crm_name):
+            found.setdefault(config.model, {})[config.crm_name] = cls.counts(config)
+        return found
+
+    @staticmethod
+    def counts(sync_config: SyncConfig) -> dict[str, int]:
+        """How the records of one model (within ``stale_scope``) stand with one CRM.
+
+        One SQL query. ``total`` = ``synced`` + ``stale`` + ``exhausted``;
+        ``failing`` counts the records whose last attempt failed but which
+        still have retries left (they are stale too).
+        """
+        plan = _Plan(sync_config)
+        has_errors = Sync.error_count > 0
+        total, stale, failing, exhausted = (
+            plan.query.select(
+                fn.COUNT(SQL("*")),
+                _count_if(plan.within_budget & plan.stale),
+                _count_if(plan.within_budget & has_errors),
+                _count_if(~plan.within_budget),
+            )
+            .order_by()
+            .tuples()
+            .get()
+        )
+        total, stale, failing, exhausted = (int(n or 0) for n in (total, stale, failing, exhausted))
+        return {
+            "total": total,
+            "synced": total - stale - exhausted,
+            "stale": stale,
+            "failing": failing,
+            "exhausted": exhausted,
+        }
+
+    @staticmethod
+    def dependency_counts(sync_config: SyncConfig, pks: Any) -> dict[str, int]:
+        """``{str(pk): n}``: the has-many / many-to-many rows each record reaches now.
+
+        Store ``n`` as the sync row's ``dependency_count``; the finder flags the
+        record when the number changes (a removed child moves no timestamp).
+        Read it before the record itself, so that a removal racing the sync
+        errs towards one more sync. One grouped query per counted path; ``{}``
+        when the model has no such dependency (store NULL: not tracked).
+        """
+        prefixes = [prefix for prefix in _prefixes(sync_config) if prefix[-1].counted]
+        pks = list(pks)
+        if not prefixes or not pks:
+            return {}
+        model = sync_config.model
+        pk = model._meta.primary_key
+        database = _database(model)
+        totals = {str(pk.python_value(pk.db_value(value))): 0 for value in pks}
+        for prefix in prefixes:
+            aliases = [step.model.alias() for step in prefix]
+            query = model.select(pk, fn.COUNT(SQL("*"))).join_from(
+                model, aliases[0], on=_link(prefix[0], model, aliases[0], database)
+            )
+            query = _join_rest(query, prefix, aliases, database)
+            for value, n in query.where(pk.in_(pks)).group_by(pk).tuples():
+                totals[str(value)] += n
+        return totals
+
+
+class _Plan:
+    """The parts of one model-and-CRM finder query.
+
+    ``query`` selects the primary key from the model (narrowed by
+    ``stale_scope``), left-joined to its sync row and to every table reached
+    through belongs-to steps only; ``stale`` and ``within_budget`` are
+    conditions over those.
+    """
+
+    def __init__(self, config: SyncConfig) -> None:
+        model = config.model
+        database = _database(model)
+        pk = model._meta.primary_key
+        query = model.select(pk)
+        if config.stale_scope is not None:
+            query = config.stale_scope(query)
+        query = query.join_from(
+            model,
+            Sync,
+            JOIN.LEFT_OUTER,
+            on=(Sync.crm_name == config.crm_name)
+            & (Sync.resource_type == config.resource_type)
+            & (Sync.resource_id == _as_text(pk, pk, database)),
+        )
+        synced_at = Sync.last_synced_at
+        signs = [Sync.id.is_null(), synced_at.is_null()]
+        own = _timestamp(model)
+        if own is not None:
+            signs.append(own >= synced_at)
+        joined: dict[str, Any] = {}
+        counted = []
+        for prefix in _prefixes(config):
+            step = prefix[-1]
+            if not any(s.to_many for s in prefix):
+                # At most one row per record: join it once, in the main query.
+                source = joined[prefix[-2].key] if len(prefix) > 1 else model
+                node = joined[step.key] = step.model.alias()
+                query = query.join_from(
+                    source, node, JOIN.LEFT_OUTER, on=_link(step, source, node, database)
+                )
+                stamp = _timestamp(node)
+                if stamp is not None:
+                    signs.append(stamp >= synced_at)
+                continue
+            stamp_field = _timestamp(step.model)
+            if stamp_field is not None:
+                exists, node = _correlated(model, prefix, database, SQL("1"))
+                signs.append(fn.EXISTS(exists.where(getattr(node, stamp_field.name) >= synced_at)))
+            if step.counted:
+                counted.append(_correlated(model, prefix, database, fn.COUNT(SQL("*")))[0])
+        if counted:
+            # ``+`` between two queries would be a UNION in Peewee.
+            current = reduce(lambda total, count: Expression(total, OP.ADD, count), counted)
+            signs.append(Sync.dependency_count.is_null(False) & (Sync.dependency_count != current))
+        self.query = query
+        self.stale = reduce(operator.or_, signs)
+        budget = registry.error_budget(config.crm_name)
+        self.within_budget = Sync.error_count.is_null() | (Sync.error_count < budget)
+
+
+def _prefixes(config: SyncConfig) -> list[tuple[Step, ...]]:
+    """Every distinct path prefix of the declared dependencies, shortest first."""
+    seen: dict[str, tuple[Step, ...]] = {}
+    for dependency in config.dependencies:
+        for chain in steps(config.model, dependency):
+            for end in range(1, len(chain) + 1):
+                seen.setdefault(chain[end - 1].key, chain[:end])
+    return list(seen.values())
+
+
+def _correlated(owner: Any, prefix: tuple[Step, ...], database: Any, selection: Any):
+    """``SELECT selection FROM <prefix> WHERE <first step joins the outer owner row>``.
+
+    Returns the query and the alias of the prefix's last table.
+    """
+    aliases = [step.model.alias() for step in prefix]
+    query = aliases[0].select(selection).where(_link(prefix[0], owner, aliases[0], database))
+    return _join_rest(query, prefix, aliases, database), aliases[-1]
+
+
+def _join_rest(query: Any, prefix: tuple[Step, ...], aliases: list, database: Any) -> Any:
+    for step, source, node in zip(prefix[1:], aliases, aliases[1:]):
+        query = query.join_from(source, node, on=_link(step, source, node, database))
+    return query
+
+
+def _link(step: Step, source: Any, node: Any, database: Any) -> Any:
+    """The condition joining ``node`` (a table of ``step``) to ``source``, the one before."""
+    condition = _equal(
+        getattr(node, step.field.name),
+        step.field,
+        getattr(source, step.source_field.name),
+        step.source_field,
+        database,
+    )
+    if step.type_field is not None:
+        condition = (getattr(source, step.type_field.name) == step.type_value) & condition
+    return condition
+
+
+def _equal(left: Any, left_field: Any, right: Any, right_field: Any, database: Any) -> Any:
+    """``left = right``, comparing as text when one side is text and the other is not."""
+    if _kind(left_field) == _kind(right_field):
+        return left == right
+    return _as_text(left, left_field, database) == _as_text(right, right_field, database)
+
+
+def _kind(field: Any) -> str:
+    if field.field_type in _TEXT_TYPES:
+        return "text"
+    return "uuid" if field.field_type == "UUID" else "number"
+
+
+def _as_text(expr: Any, field: Any, database: Any) -> Any:
+    """``expr`` (a value of ``field``) as the text ``str()`` gives its Python value.
+
+    The text is what the sync rows store in ``resource_id``. UUIDs are
+    hyphenated: Peewee stores them as 32 hex digits except on PostgreSQL.
+    """
+    kind = _kind(field)
+    if kind == "text":
+        return expr
+    if field.field_type == "UUIDB":
+        raise ConfigurationError(
+            f"{field.model.__name__}.{field.name}: binary UUID keys are not supported"
+        )
+    if kind == "uuid" and not isinstance(database, PostgresqlDatabase):
+        parts = [fn.SUBSTR(expr, start, size) for start, size in _UUID_GROUPS]
+        if isinstance(database, MySQLDatabase):
+            return fn.CONCAT_WS("-", *parts)
+        return reduce(lambda text, part: text.concat("-").concat(part), parts)
+    return Cast(expr, "CHAR" if isinstance(database, MySQLDatabase) else "TEXT")
+
+
+_UUID_GROUPS = ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))
+
+
+def _timestamp(model: Any) -> Any:
+    """The timestamp column of ``model`` (a model or an alias), or None."""
+    fields = (model.model if isinstance(model, ModelAlias) else model)._meta.fields
+    for name in ("updated_at", "created_at"):
+        if name in fields:
+            return getattr(model, name)
+    return None
+
+
+def _database(model: Any) -> Any:
+    database = model._meta.database
+    return database.obj if isinstance(database, Proxy) else database
+
+
+def _count_if(condition: Any) -> Any:
+    return fn.SUM(Case(None, [(condition, 1)], 0))
