@@ -56,7 +56,10 @@ from flask.cli import AppGroup
 import etlify
 from etlify import declarations, registry
 from etlify.batch_sync import BatchSync
+from etlify.cli import format_table
+from etlify.cli_sync import describe_stats
 from etlify.jobs import ThreadPoolJobs
+from etlify.stale import Finder
 from etlify.state import CrmSynchronisation as Sync
 
 __all__ = ["Etlify", "EtlifyState", "cli"]
@@ -176,21 +179,16 @@ def sync_command(
         )
     except etlify.ConfigurationError as error:
         raise click.UsageError(str(error)) from None
-    per_model = ", ".join(f"{name}: {count}" for name, count in stats["per_model"].items())
-    found = f"{stats['total']} stale record(s)" + (f" ({per_model})" if per_model else "")
     if dry_run:
         for step in stats["plan"]:
             click.echo(f"{step['action']:<13} {step['model']} #{step['id']} -> {step['crm_name']}")
-        click.echo(f"Dry run: {found}; nothing was sent.")
+        click.echo(describe_stats(stats, dry_run=True))
     elif inline:
-        click.echo(
-            f"Synced {found}: {stats['synced']} synced, {stats['not_modified']} not modified, "
-            f"{stats['skipped']} skipped, {stats['buffered']} buffered, {stats['errors']} failed."
-        )
+        click.echo(describe_stats(stats))
         if stats["errors"]:
             raise click.exceptions.Exit(1)
     else:
-        click.echo(f"Queued {found}.")
+        click.echo(f"queued {stats['total']} stale record(s)")
         # The built-in pool dies with this process: let it finish first.
         etlify.jobs.wait()
 
@@ -198,17 +196,15 @@ def sync_command(
 @cli.command("status")
 def status_command() -> None:
     """Per model and CRM: total, synced, stale, failing and exhausted counts."""
-    from etlify.stale import Finder
-
     keys = ["total", "synced", "stale", "failing", "exhausted"]
     rows = []
     for config_ in declarations.configs():
         counts = Finder.counts(config_)
         rows.append([config_.resource_type, config_.crm_name, *(counts[key] for key in keys)])
     if not rows:
-        click.echo("No etlified models.")
+        click.echo("no etlified models")
         return
-    _echo_table(["model", "crm", *keys], rows)
+    click.echo(format_table(["model", "crm", *keys], rows))
 
 
 @cli.command("errors")
@@ -234,18 +230,11 @@ def errors_command(crm_name: str | None, model_name: str | None, limit: int) -> 
         for row in query.limit(limit)
     ]
     if not rows:
-        click.echo("No failing records.")
+        click.echo("no failing records")
         return
-    _echo_table(["model", "id", "crm", "errors", "kind", "last error"], rows)
+    click.echo(format_table(["model", "id", "crm", "errors", "kind", "last error"], rows))
 
 
 def _first_line(text: str, width: int) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line if len(line) <= width else line[: width - 3] + "..."
-
-
-def _echo_table(headers: list[str], rows: list[list[Any]]) -> None:
-    cells = [headers] + [[str(cell) for cell in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    for row in cells:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())

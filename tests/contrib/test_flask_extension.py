@@ -172,14 +172,16 @@ def test_pool_jobs_close_the_connections_they_open(flask_app, tmp_path, hubspot)
 def test_sync_command_inline_sends_every_stale_record(synced_app, hubspot):
     result = synced_app.test_cli_runner().invoke(args=["etlify", "sync", "--inline"])
     assert result.exit_code == 0, result.output
-    assert "Synced 2 stale record(s) (User: 2): 2 synced" in result.output
+    assert result.output == (
+        "2 stale records (User 2): 2 synced, 0 not modified, 0 skipped, 0 buffered, 0 failed\n"
+    )
     assert hubspot.object_count("contacts") == 2
 
 
 def test_sync_command_queues_on_the_pool_and_waits_for_it(synced_app, hubspot):
     result = synced_app.test_cli_runner().invoke(args=["etlify", "sync", "--batch-size", "1"])
     assert result.exit_code == 0, result.output
-    assert "Queued 2 stale record(s)" in result.output
+    assert result.output == "queued 2 stale record(s)\n"
     assert hubspot.object_count("contacts") == 2
 
 
@@ -187,7 +189,8 @@ def test_sync_command_dry_run_sends_nothing(synced_app, hubspot):
     result = synced_app.test_cli_runner().invoke(args=["etlify", "sync", "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "create        User #1 -> hubspot" in result.output
-    assert "Dry run: 2 stale record(s)" in result.output
+    assert "2 to send" in result.output
+    assert "dry run, nothing sent" in result.output
     assert hubspot.requests == []
 
 
@@ -219,7 +222,7 @@ def test_status_command_counts_synced_stale_and_failing_records(synced_app):
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
         "model  crm      total  synced  stale  failing  exhausted",
-        "User   hubspot  2      1       1      1        0",
+        "User   hubspot      2       1      1        1          0",
     ]
 
 
@@ -237,7 +240,7 @@ def test_errors_command_lists_failing_records_with_their_error(synced_app):
 def test_errors_command_says_when_nothing_fails(synced_app):
     result = synced_app.test_cli_runner().invoke(args=["etlify", "errors"])
     assert result.exit_code == 0
-    assert result.output == "No failing records.\n"
+    assert result.output == "no failing records\n"
 
 
 def failing_adapter() -> InMemoryAdapter:
