@@ -1,0 +1,156 @@
+"""The ``etlify`` command line (also ``python -m etlify``).
+
+``etlify --app MODULE COMMAND``: MODULE (or ``$ETLIFY_APP``) is the
+application's module that configures Etlify and defines the models; it is
+imported from the current directory. Bad use (a missing module, an unknown
+model or CRM...) exits with status 2 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+from peewee import DatabaseError
+
+from . import declarations, registry
+from .errors import ConfigurationError
+
+__all__ = ["main", "build_parser", "UsageError", "load_app"]
+
+
+class UsageError(Exception):
+    """Bad use of the command line: reported in one line, exit status 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (UsageError, ConfigurationError) as error:
+        print(f"etlify {args.command}: {error}", file=sys.stderr)
+        return 2
+    except DatabaseError as error:
+        hint = ""
+        if any(table in str(error) for table in ("crm_synchronisations", "etlify_pending_syncs")):
+            hint = " (run `etlify create-tables`)"
+        print(f"etlify {args.command}: database error: {_one_line(error)}{hint}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    from . import cli_commands, cli_scaffold, cli_sync, demo
+
+    parser = argparse.ArgumentParser(
+        prog="etlify",
+        description="Mirror Peewee records into a CRM, idempotently.",
+        epilog="Start with `etlify demo`, then `etlify init`.",
+    )
+    parser.add_argument(
+        "--app",
+        metavar="MODULE",
+        default=os.environ.get("ETLIFY_APP"),
+        help="the module that configures Etlify and defines the models (default: $ETLIFY_APP)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in (demo, cli_scaffold, cli_commands, cli_sync):
+        module.add_commands(commands)
+    return parser
+
+
+def load_app(args: argparse.Namespace, *, needs_models: bool = True) -> ModuleType:
+    """Import the ``--app`` module from the current directory.
+
+    :param needs_models: also require a registered CRM and an etlified model.
+    :raises UsageError: no module named, a module that cannot be imported,
+        or (with ``needs_models``) one that registers no CRM or etlifies no model.
+    """
+    name = args.app
+    if not name:
+        raise UsageError("name the application module with --app MODULE or $ETLIFY_APP")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name == name or name.startswith(f"{error.name}."):
+            raise UsageError(f"no module named {name!r} (looked in {os.getcwd()})") from None
+        raise UsageError(f"importing {name!r} failed: {_one_line(error)}") from None
+    except Exception as error:
+        raise UsageError(f"importing {name!r} failed: {_one_line(error)}") from None
+    if needs_models and not registry.crm_names():
+        raise UsageError(f"module {name!r} registers no CRM: call etlify.register(...)")
+    if needs_models and not declarations.etlified_models():
+        raise UsageError(f"module {name!r} etlifies no model: call Model.etlified_with(...)")
+    return module
+
+
+def chosen_models(args: argparse.Namespace) -> list[type] | None:
+    """The models named by ``--model`` (None: all); :class:`UsageError` for an unknown one."""
+    if not args.model:
+        return None
+    known = {declarations.resource_type(model) for model in declarations.etlified_models()}
+    unknown = [name for name in args.model if name not in known]
+    if unknown:
+        raise UsageError(
+            f"unknown model {unknown[0]!r} (etlified models: {', '.join(sorted(known))})"
+        )
+    return [declarations.model_for(name) for name in args.model]
+
+
+def chosen_crm(args: argparse.Namespace) -> str | None:
+    """The CRM named by ``--crm`` (None: all); :class:`UsageError` when it is not registered."""
+    if args.crm is not None and args.crm not in registry.crm_names():
+        raise UsageError(
+            f"unknown CRM {args.crm!r} (registered: {', '.join(registry.crm_names())})"
+        )
+    return args.crm
+
+
+def add_filters(command: argparse.ArgumentParser, what: str) -> None:
+    """Add the ``--model`` (repeatable) and ``--crm`` options."""
+    command.add_argument(
+        "--model", action="append", metavar="NAME", help=f"only {what} of this model; repeatable"
+    )
+    command.add_argument("--crm", metavar="NAME", help=f"only {what} for this CRM")
+
+
+def positive_int(value: str) -> int:
+    """An argparse ``type``: a positive integer."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, not {value!r}")
+    return number
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """``rows`` under ``headers`` in aligned columns (numbers right-aligned)."""
+    cells = [list(headers)] + [[str(cell) for cell in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    numeric = [all(isinstance(row[i], int) for row in rows) for i in range(len(headers))]
+    lines = []
+    for row in cells:
+        padded = [
+            cell.rjust(width) if right else cell.ljust(width)
+            for cell, width, right in zip(row, widths, numeric)
+        ]
+        lines.append("  ".join(padded).rstrip())
+    return "\n".join(lines)
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__

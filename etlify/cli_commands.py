@@ -1,0 +1,137 @@
+"""``etlify create-tables``, ``status``, ``errors`` and ``reset-errors``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from . import declarations
+from .cli import add_filters, chosen_crm, chosen_models, format_table, load_app, positive_int
+from .migrate import upgrade_tables
+from .state import CrmSynchronisation as Sync
+from .state import ensure_bound
+
+__all__ = ["add_commands"]
+
+
+def add_commands(commands: Any) -> None:
+    """Add ``create-tables``, ``status``, ``errors`` and ``reset-errors``."""
+    create = commands.add_parser(
+        "create-tables",
+        help="create the sync-state tables, upgrading older ones in place",
+        description="Create Etlify's sync-state tables; add the columns and indexes that "
+        "tables made by older versions (or by the Ruby gem) lack, keeping their rows.",
+    )
+    create.set_defaults(run=run_create_tables)
+
+    status = commands.add_parser(
+        "status",
+        help="per model and CRM: total, synced, stale, failing, over budget",
+        description="Count, per model and CRM, the records, those synced, stale, failing "
+        "and over their retry budget (SQL counts; no record is loaded).",
+    )
+    add_filters(status, "counts")
+    status.set_defaults(run=run_status)
+
+    errors = commands.add_parser(
+        "errors",
+        help="the failing records and their last error",
+        description="List the failing records, newest failure first.",
+    )
+    add_filters(errors, "records")
+    errors.add_argument(
+        "--limit", type=positive_int, default=20, metavar="N", help="at most N (default: 20)"
+    )
+    errors.set_defaults(run=run_errors)
+
+    reset = commands.add_parser(
+        "reset-errors",
+        help="clear error counts so that the next sync retries",
+        description="Clear the error count and last error of failing records, so that the "
+        "next sync retries them.",
+    )
+    add_filters(reset, "records")
+    reset.add_argument(
+        "--id", action="append", metavar="ID", help="only the record with this id; repeatable"
+    )
+    reset.set_defaults(run=run_reset_errors)
+
+
+def run_create_tables(args: argparse.Namespace) -> int:
+    """Create or upgrade the sync-state tables, printing each change."""
+    load_app(args, needs_models=False)
+    changes = upgrade_tables(ensure_bound())
+    for change in changes:
+        print(change)
+    print("sync-state tables up to date" if changes else "sync-state tables already up to date")
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    """Print the counts of every model and CRM."""
+    load_app(args)
+    from .stale import Finder
+
+    headers = ["model", "crm", "total", "synced", "stale", "failing", "over budget"]
+    rows = []
+    for config_ in declarations.configs(chosen_models(args), chosen_crm(args)):
+        counts = Finder.counts(config_)
+        rows.append(
+            [config_.resource_type, config_.crm_name]
+            + [counts[key] for key in ("total", "synced", "stale", "failing", "exhausted")]
+        )
+    print(format_table(headers, rows))
+    return 0
+
+
+def run_errors(args: argparse.Namespace) -> int:
+    """Print the failing records, newest failure first."""
+    load_app(args)
+    query = _filtered(Sync.with_error(), args)
+    rows = [
+        [
+            row.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
+            row.resource_type,
+            row.resource_id,
+            row.crm_name,
+            row.last_error_kind or "",
+            row.error_count,
+            _first_line(row.last_error, 90),
+        ]
+        for row in query.limit(args.limit)
+    ]
+    if not rows:
+        print("no failing records")
+        return 0
+    headers = ["when (UTC)", "model", "id", "crm", "kind", "errors", "last error"]
+    print(format_table(headers, rows))
+    return 0
+
+
+def run_reset_errors(args: argparse.Namespace) -> int:
+    """Reset the error counts of the chosen failing records; print how many."""
+    load_app(args)
+    failing = Sync.select().where((Sync.error_count > 0) | Sync.last_error.is_null(False))
+    query = _filtered(failing, args)
+    if args.id:
+        query = query.where(Sync.resource_id.in_(args.id))
+    count = Sync.reset_error_count(query)
+    print(f"reset {count} record{'' if count == 1 else 's'}")
+    return 0
+
+
+def _filtered(query: Any, args: argparse.Namespace) -> Any:
+    models = chosen_models(args)
+    crm_name = chosen_crm(args)
+    if models is not None:
+        names = [declarations.resource_type(model) for model in models]
+        query = query.where(Sync.resource_type.in_(names))
+    if crm_name is not None:
+        query = query.where(Sync.crm_name == crm_name)
+    return query
+
+
+def _first_line(text: str | None, width: int) -> str:
+    lines = (text or "").strip().splitlines()
+    line = lines[0] if lines else ""
+    return line if len(line) <= width else line[: width - 3] + "..."
