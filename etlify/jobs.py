@@ -20,7 +20,7 @@ from typing import Any, Callable
 from peewee import SqliteDatabase
 
 from .config import config
-from .declarations import SyncConfig, model_for, sync_config
+from .declarations import SyncConfig, etlified_models, model_for, sync_config
 from .errors import ConfigurationError
 from .state import database_proxy
 from .status import Status
@@ -31,6 +31,7 @@ __all__ = [
     "dispatch_batch",
     "perform",
     "perform_batch",
+    "connections",
     "wait",
     "shutdown",
 ]
@@ -296,7 +297,7 @@ def perform_batch(model_name: str, record_ids: list[Any], crm_name: str) -> dict
 
     Opens (and afterwards closes) this thread's connections, like :func:`perform`.
     """
-    with _connections(model_for(model_name)):
+    with connections(model_for(model_name)):
         return perform_batch_open(model_name, record_ids, crm_name)
 
 
@@ -315,7 +316,7 @@ def perform(model_name: str, record_id: Any, crm_name: str) -> Status:
     Opens (and afterwards closes) this thread's connections to the model's
     and the sync state's databases.
     """
-    with _connections(model_for(model_name)):
+    with connections(model_for(model_name)):
         return perform_open(model_name, record_id, crm_name)
 
 
@@ -327,13 +328,15 @@ def perform_open(model_name: str, record_id: Any, crm_name: str) -> Status:
 
 
 @contextlib.contextmanager
-def _connections(model: type) -> Iterator[None]:
-    """Open this thread's connections to the model's and the sync state's databases.
+def connections(*models: type) -> Iterator[None]:
+    """Open this thread's connections for a unit of work, and close them after.
 
-    Connections already open are left open; those opened here are closed after.
+    Covers the databases of ``models`` (default: every etlified model) and of
+    the sync state. Connections already open are left open; those opened
+    here are closed on exit. For workers of any job system.
     """
     with contextlib.ExitStack() as stack:
-        for database in _distinct_databases(model):
+        for database in _distinct_databases(*models):
             if database.is_closed():
                 stack.enter_context(database.connection_context())
         yield
@@ -358,9 +361,10 @@ def _close_connections() -> None:
         opened.pop().close()
 
 
-def _distinct_databases(model: type) -> list:
+def _distinct_databases(*models: type) -> list:
     found: list = []
-    for database in (model._meta.database, database_proxy):
+    chosen = models or tuple(etlified_models())
+    for database in [*(model._meta.database for model in chosen), database_proxy]:
         database = getattr(database, "obj", None) or database
         if database is not None and all(database is not seen for seen in found):
             found.append(database)

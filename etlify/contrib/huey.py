@@ -27,20 +27,16 @@ Huey's result store on (its default), create the Huey instance with
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-from collections.abc import Iterator
 from typing import Any
 
 from huey import Huey
 from huey.api import Result, TaskWrapper
 
-import etlify
 from etlify.batch_sync import BatchSync
 from etlify.errors import EtlifyError
-from etlify.jobs import perform, perform_batch
+from etlify.jobs import connections, perform, perform_batch
 from etlify.state import CrmSynchronisation as Sync
-from etlify.state import database_proxy
 from etlify.status import Status
 
 __all__ = ["HueyJobs", "SyncFailed", "huey_jobs", "stale_sync_task", "RETRIED_ERROR_KINDS"]
@@ -112,7 +108,7 @@ def stale_sync_task(
     inspect.signature(BatchSync.call).bind(**batch_sync_options)
 
     def sync_stale() -> dict[str, Any]:
-        with _connections(_databases()):
+        with connections():
             return BatchSync.call(**batch_sync_options)
 
     return huey.periodic_task(schedule, name=name)(sync_stale)
@@ -121,7 +117,7 @@ def stale_sync_task(
 def _sync(model_name: str, record_id: Any, crm_name: str) -> str:
     status = perform(model_name, record_id, crm_name)
     if status is Status.ERROR:
-        with _connections([database_proxy.obj]):
+        with connections():
             row = (
                 Sync.select(Sync.last_error_kind, Sync.last_error)
                 .where(
@@ -137,24 +133,3 @@ def _sync(model_name: str, record_id: Any, crm_name: str) -> str:
                 f"({row.last_error_kind}): {row.last_error}"
             )
     return status.value
-
-
-def _databases() -> list[Any]:
-    """The distinct databases of the etlified models and of the sync state."""
-    found: list[Any] = []
-    candidates = [model._meta.database for model in etlify.etlified_models()]
-    for database in [*candidates, database_proxy]:
-        database = getattr(database, "obj", database)  # a proxy's database, if initialised
-        if database is not None and all(database is not seen for seen in found):
-            found.append(database)
-    return found
-
-
-@contextlib.contextmanager
-def _connections(databases: list[Any]) -> Iterator[None]:
-    """Open this worker thread's connections to ``databases``, closing after those opened here."""
-    with contextlib.ExitStack() as stack:
-        for database in databases:
-            if database.is_closed():
-                stack.enter_context(database.connection_context())
-        yield
