@@ -264,33 +264,42 @@ def test_a_job_class_is_called_only_after_the_commit(app, adapter):
     assert handle.result(timeout=0) == "job-1"
 
 
-def test_each_job_closes_the_database_connection_it_opened(tmp_path, adapter):
-    class CountingDatabase(SqliteDatabase):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.opened = self.closed = 0
+class CountingDatabase(SqliteDatabase):
+    """Counts the connections it opens and closes."""
 
-        def _connect(self):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.opened = self.closed = 0
+        self._count_lock = threading.Lock()
+
+    def _connect(self):
+        with self._count_lock:
             self.opened += 1
-            return super()._connect()
+        return super()._connect()
 
-        def _close(self, conn):
+    def _close(self, conn):
+        with self._count_lock:
             self.closed += 1
-            return super()._close(conn)
+        return super()._close(conn)
 
-    db = CountingDatabase(str(tmp_path / "count.db"), pragmas={"journal_mode": "wal"})
+
+@pytest.mark.parametrize("workers, records", [(4, 4), (4, 60)])
+def test_no_worker_connection_stays_open_once_the_queue_is_done(tmp_path, workers, records):
+    db = CountingDatabase(str(tmp_path / "count.db"), pragmas={"journal_mode": "wal"}, timeout=30)
+    adapter = InMemoryAdapter(latency=0.002)
     app = make_app(db, adapter)
-    users = [app.User.create(email=f"u{i}@example.com") for i in range(4)]
+    etlify.configure(jobs=ThreadPoolJobs(max_workers=workers))
+    users = [app.User.create(email=f"u{i}@example.com") for i in range(records)]
     db.close()
     opened = db.opened
 
     for user in users:
         user.sync()
-    assert etlify.jobs.wait(timeout=10)
+    assert etlify.jobs.wait(timeout=20)
 
+    assert adapter.count("contacts") == records
     assert db.opened > opened
     assert db.closed == db.opened
-    assert adapter.count("contacts") == 4
 
 
 def memory_app(adapter, database_class=SqliteDatabase):
