@@ -96,14 +96,14 @@ def run_errors(args: argparse.Namespace) -> int:
             row.crm_name,
             row.last_error_kind or "",
             row.error_count,
-            _first_line(row.last_error, 90),
+            _first_line(row.last_error, 160),
         ]
         for row in query.limit(args.limit)
     ]
     if not rows:
         print("no failing records")
         return 0
-    headers = ["when (UTC)", "model", "id", "crm", "kind", "errors", "last error"]
+    headers = ["when", "model", "id", "crm", "kind", "errors", "last error"]
     print(format_table(headers, rows))
     return 0
 

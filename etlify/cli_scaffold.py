@@ -22,13 +22,13 @@ STARTER = '''\
     etlify --app {module} status
 """
 
-import datetime as dt
 import os
 
 from peewee import CharField, DateTimeField, Model, SqliteDatabase
 
 import etlify
 from etlify.adapters import HubspotV3Adapter, NullAdapter
+from etlify.timestamps import Timestamped
 
 db = SqliteDatabase("{module}.db", pragmas={{"journal_mode": "wal"}}, timeout=30)
 etlify.configure(database=db)
@@ -42,23 +42,15 @@ etlify.register(
 )
 
 
-def utcnow():
-    """Naive UTC, Etlify's default clock: updated_at must use the same convention."""
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-
-
-class Contact(etlify.EtlifyMixin, Model):
+# Timestamped: every save() moves updated_at, which is how the next sync finds the change.
+class Contact(Timestamped, etlify.EtlifyMixin, Model):
     email = CharField(unique=True)
     first_name = CharField(default="")
     last_name = CharField(default="")
-    updated_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=etlify.config.now)
 
     class Meta:
         database = db
-
-    def save(self, *args, **kwargs):
-        self.updated_at = utcnow()  # what makes the record stale for the next sync
-        return super().save(*args, **kwargs)
 
 
 class ContactSerializer(etlify.BaseSerializer):

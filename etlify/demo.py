@@ -41,6 +41,7 @@ from .batch_sync import BatchSync
 from .cli import UsageError, positive_int
 from .config import config
 from .state import CrmSynchronisation as Sync
+from .timestamps import Timestamped
 
 __all__ = ["add_commands", "run_demo", "define_models"]
 
@@ -126,15 +127,11 @@ def _real_hubspot(token: str) -> Iterator[SimpleNamespace]:
 def define_models(db: Any) -> SimpleNamespace:
     """The demo's models on ``db``: companies, their users, the users' investments."""
 
-    class Base(Model):
+    class Base(Timestamped, Model):
         updated_at = DateTimeField(default=config.now)
 
         class Meta:
             database = db
-
-        def save(self, *args: Any, **kwargs: Any) -> Any:
-            self.updated_at = config.now()
-            return super().save(*args, **kwargs)
 
     class Company(etlify.EtlifyMixin, Base):
         name = CharField()

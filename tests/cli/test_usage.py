@@ -79,7 +79,7 @@ def test_unknown_crm_is_bad_use(project):
     assert_bad_use(run(project, "errors", "--crm", "salesforce"), "unknown CRM 'salesforce'")
 
 
-def test_app_read_from_etlify_app_variable(project):
-    result = run(project, "errors", app=None, env={"ETLIFY_APP": "app"})
+def test_app_read_from_etlify_app_variable(people):
+    result = run(people, "errors", app=None, env={"ETLIFY_APP": "app"})
 
     assert result.returncode == 0, result.stderr

@@ -1,0 +1,34 @@
+"""``etlify demo``: the whole flow against the emulator, in well under a minute."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import run
+
+
+@pytest.mark.timeout(30)
+def test_demo_runs_end_to_end_and_exits_0(tmp_path):
+    result = run(tmp_path, "demo", "--database", str(tmp_path / "demo.db"), app=None)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3. Stale finder" in result.stdout
+    assert "exactly the edited ones" in result.stdout
+    assert "the CRM mirrors the database" in result.stdout
+    assert (tmp_path / "demo.db").exists()
+
+
+def test_demo_refuses_an_existing_database(tmp_path):
+    (tmp_path / "demo.db").write_text("")
+
+    result = run(tmp_path, "demo", "--database", "demo.db", app=None)
+
+    assert result.returncode == 2
+    assert "already exists" in result.stderr
+
+
+def test_demo_on_a_real_portal_needs_a_token(tmp_path):
+    result = run(tmp_path, "demo", "--real", app=None, env={"HUBSPOT_PRIVATE_APP_TOKEN": ""})
+
+    assert result.returncode == 2
+    assert "HUBSPOT_PRIVATE_APP_TOKEN" in result.stderr
