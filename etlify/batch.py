@@ -23,10 +23,11 @@ from peewee import Case, IntegrityError
 from . import registry, signals
 from .config import config
 from .declarations import SyncConfig, sync_config
+from .digest import digest_of
 from .errors import ApiError, RateLimited, SerializerError, ValidationFailed
 from .serializers import build_payload
 from .state import CrmSynchronisation as Sync
-from .state import PendingSync
+from .state import PendingSync, read_moment
 from .sync import describe_error, failure_fields, release_waiting, sync_record
 
 __all__ = ["sync_batch", "BatchOutcome"]
@@ -91,8 +92,8 @@ class _Batch:
         if not self.dry_run:
             rows = self._claim(rows)
             self.outcome.counts["busy"] += len(resource_ids) - len(rows)
-        self.read_at = config.now()
         model = self.config.model
+        self.read_at = read_moment(model)
         records = {
             str(record._pk): record
             for record in model.select().where(model._meta.primary_key.in_(pks))
@@ -191,7 +192,7 @@ class _Batch:
                 continue
             try:
                 item.payload = build_payload(self.config.serializer, item.record)
-                item.digest = config.digest_strategy(item.payload)
+                item.digest = digest_of(item.payload)
             except Exception as error:
                 self.failed[item.resource_id] = (item, error)
                 continue

@@ -19,7 +19,10 @@ from typing import Any
 
 from .errors import SerializerError
 
-__all__ = ["canonical", "canonical_json", "stable_sha256"]
+__all__ = ["canonical", "canonical_json", "stable_sha256", "digest_of"]
+
+#: The longest digest the sync-state table stores.
+MAX_DIGEST_LENGTH = 128
 
 
 def canonical(value: Any, path: str = "payload") -> Any:
@@ -39,7 +42,7 @@ def canonical(value: Any, path: str = "payload") -> Any:
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise SerializerError(f"{path} is {value!r}, which has no JSON form")
-        return {"$decimal": format(value.normalize(), "f")}
+        return {"$decimal": format(value.normalize() if value else Decimal(0), "f")}
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
             value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
@@ -83,3 +86,21 @@ def canonical_json(payload: Any) -> str:
 def stable_sha256(payload: Any) -> str:
     """The hex SHA-256 of ``canonical_json(payload)``: the default digest strategy."""
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+def digest_of(payload: Any) -> str:
+    """The digest of ``payload`` by the configured ``digest_strategy``.
+
+    Raises :class:`SerializerError` unless it is a string the sync-state
+    table can store (at most 128 characters), so that a bad strategy fails
+    before the CRM is called rather than after.
+    """
+    from .config import config
+
+    digest = config.digest_strategy(payload)
+    if not isinstance(digest, str) or not 0 < len(digest) <= MAX_DIGEST_LENGTH:
+        raise SerializerError(
+            f"digest_strategy must return a string of 1 to {MAX_DIGEST_LENGTH} characters, "
+            f"not {digest!r:.80}"
+        )
+    return digest

@@ -15,6 +15,7 @@ from typing import Any
 from . import claims, registry, signals
 from .config import config
 from .declarations import SyncConfig, sync_config
+from .digest import digest_of
 from .errors import (
     FREE_ERROR_KINDS,
     ApiError,
@@ -24,7 +25,7 @@ from .errors import (
 )
 from .serializers import build_payload
 from .state import CrmSynchronisation as Sync
-from .state import PendingSync
+from .state import PendingSync, read_moment
 from .status import Status
 
 __all__ = ["sync_record", "delete_record", "failure_fields", "describe_error"]
@@ -77,7 +78,7 @@ def _sync_claimed(
 ) -> Status:
     model = config_.model
     row_id = row.id
-    read_at = config.now()
+    read_at = read_moment(model)
     record = model.get_or_none(model._meta.primary_key == pk)
     if record is None:
         claims.release(row_id, token)
@@ -103,7 +104,7 @@ def _sync_claimed(
             )
             return Status.BUFFERED
         payload = build_payload(config_.serializer, record)
-        digest = config.digest_strategy(payload)
+        digest = digest_of(payload)
         if row.crm_id and row.last_digest == digest:
             claims.finish(
                 row_id,
