@@ -48,6 +48,12 @@ def run_sync(args: argparse.Namespace) -> int:
     models, crm_name = chosen_models(args), chosen_crm(args)
     configs = declarations.configs(models, crm_name)
     inline = args.inline or args.dry_run
+    for name in dict.fromkeys(config_.crm_name for config_ in configs):
+        if not registry.is_enabled(name):
+            print(
+                f"etlify sync: CRM {name!r} is disabled; its records are left alone",
+                file=sys.stderr,
+            )
     with _Outcomes() as seen:
         stats = BatchSync.call(
             models=models,

@@ -27,6 +27,7 @@ etlify.register(
     adapter=HubspotV3Adapter(
         access_token=os.environ["HUBSPOT_TOKEN"], base_url=os.environ["HUBSPOT_URL"], retries=0
     ),
+    enabled=os.environ.get("HUBSPOT_ENABLED", "yes") == "yes",
 )
 
 

@@ -50,6 +50,14 @@ def test_sync_with_nothing_stale_says_so(people):
     assert result.stdout == "nothing to sync: every record is up to date\n"
 
 
+def test_sync_of_a_disabled_crm_sends_nothing_and_says_so(people, hubspot):
+    result = run(people, "sync", "--inline", env={"HUBSPOT_ENABLED": "no"})
+
+    assert result.returncode == 0
+    assert result.stderr == "etlify sync: CRM 'hubspot' is disabled; its records are left alone\n"
+    assert hubspot.requests == []
+
+
 def test_sync_exits_1_when_records_failed(people, hubspot):
     add_people(people, "bad@example.com")
 
