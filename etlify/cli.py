@@ -21,7 +21,17 @@ from peewee import DatabaseError
 from . import declarations, registry
 from .errors import ConfigurationError
 
-__all__ = ["main", "build_parser", "UsageError", "load_app"]
+__all__ = [
+    "main",
+    "build_parser",
+    "UsageError",
+    "load_app",
+    "chosen_models",
+    "chosen_crm",
+    "add_filters",
+    "positive_int",
+    "format_table",
+]
 
 
 class UsageError(Exception):

@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import os
 import random
+import secrets
 import sys
 import tempfile
 import time
@@ -107,6 +108,8 @@ def _emulator() -> Iterator[SimpleNamespace]:
         yield SimpleNamespace(
             label=f"FakeHubSpot, a local HubSpot API emulator at {hs.url}",
             adapter=HubspotV3Adapter(access_token=hs.token, base_url=hs.url),
+            rate_limit=None,
+            email_tag="",
             requests=lambda: len(hs.requests),
             objects=hs.objects,
         )
@@ -119,6 +122,10 @@ def _real_hubspot(token: str) -> Iterator[SimpleNamespace]:
     yield SimpleNamespace(
         label="the HubSpot portal of $HUBSPOT_PRIVATE_APP_TOKEN",
         adapter=HubspotV3Adapter(access_token=token),
+        # A private app's burst limit; 429s are waited out anyway.
+        rate_limit={"max_requests": 100, "period": 10.0},
+        # Sample emails no contact of the portal can have: the demo archives them at the end.
+        email_tag=f".etlify-demo-{secrets.token_hex(4)}",
         requests=None,
         objects=None,
     )
@@ -189,7 +196,7 @@ class Demo:
 
     def run(self) -> int:
         etlify.configure(database=self.db)
-        etlify.register("hubspot", adapter=self.crm.adapter)
+        etlify.register("hubspot", adapter=self.crm.adapter, rate_limit=self.crm.rate_limit)
         etlify.create_tables()
         self.app = define_models(self.db)
         self.seed()
@@ -210,7 +217,7 @@ class Demo:
             for i in range(1, companies + 1)
         ]  # fmt: skip
         users_rows = [
-            {"email": f"user{i}@example.com", "first_name": rng.choice(FIRST),
+            {"email": f"user{i}{self.crm.email_tag}@example.com", "first_name": rng.choice(FIRST),
              "last_name": rng.choice(LAST), "company": rng.randint(1, companies)}
             for i in range(1, self.users + 1)
         ]  # fmt: skip
@@ -309,9 +316,9 @@ class Demo:
         user = self.app.User.get_by_id(2)
         before = self.requests()
         status = user.crm_delete("hubspot")
-        calls = f" with {self.requests() - before} HTTP request" if before is not None else ""
+        calls = f" ({self.requests() - before} HTTP request)" if before is not None else ""
         user.delete_instance(recursive=True)
-        say("5. Delete", f"{user.email}: {status} from the CRM{calls}, then from the database")
+        say("5. Delete", f"{user.email} {status} from the CRM{calls}, then from the database")
 
     def check(self) -> int:
         """Compare the CRM with the database; 0 when they agree."""
@@ -327,14 +334,14 @@ class Demo:
         differing = self.differing(App.Company.select(), "companies")
         differing += self.differing(users, "contacts")
         ok = differing == 0 and errors == 0 and self.found_right
-        figures = (
-            f"{len(self.crm.objects('companies')):,} companies and "
-            f"{len(self.crm.objects('contacts')):,} contacts in the CRM; "
-            f"{App.Company.select().count():,} companies and "
-            f"{App.User.select().count():,} users in the database"
+        print()
+        say(
+            "Result",
+            f"CRM: {len(self.crm.objects('companies')):,} companies, "
+            f"{len(self.crm.objects('contacts')):,} contacts; database: "
+            f"{App.Company.select().count():,} companies, {App.User.select().count():,} users",
+            "every CRM object matches its record" if ok else f"{differing} records differ",
         )
-        verdict = "the CRM mirrors the database" if ok else f"{differing} records differ"
-        print(f"\n{figures}: {verdict}.")
         return 0 if ok else 1
 
     def differing(self, records: Any, object_type: str) -> int:

@@ -14,7 +14,7 @@ def test_demo_runs_end_to_end_and_exits_0(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3. Stale finder" in result.stdout
     assert "exactly the edited ones" in result.stdout
-    assert "the CRM mirrors the database" in result.stdout
+    assert "every CRM object matches its record" in result.stdout
     assert (tmp_path / "demo.db").exists()
 
 
