@@ -88,6 +88,7 @@ def load_app(args: argparse.Namespace, *, needs_models: bool = True) -> ModuleTy
     name = args.app
     if not name:
         raise UsageError("name the application module with --app MODULE or $ETLIFY_APP")
+    name = name.removesuffix(".py")  # "--app etlify_app.py" means the module
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:

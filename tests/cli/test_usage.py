@@ -83,3 +83,9 @@ def test_app_read_from_etlify_app_variable(people):
     result = run(people, "errors", app=None, env={"ETLIFY_APP": "app"})
 
     assert result.returncode == 0, result.stderr
+
+
+def test_app_given_as_a_file_name_is_the_module(people):
+    result = run(people, "errors", app="app.py")
+
+    assert result.returncode == 0, result.stderr
