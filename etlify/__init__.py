@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from . import digest, jobs, signals
+from .batch_sync import BatchSync
 from .config import Config, config, configure
 from .declarations import SyncConfig, etlified_models, model_for
 from .errors import (
@@ -29,8 +30,10 @@ from .mixin import EtlifyMixin, etlified_with
 from .registry import crm_names, is_enabled, register
 from .relations import GenericDependency
 from .serializers import BaseSerializer
+from .stale import Finder
 from .state import CrmSynchronisation, PendingSync, create_tables
 from .status import Status
+from .timestamps import Timestamped
 
 __version__ = "0.1.0"
 
@@ -38,11 +41,13 @@ __all__ = [
     "AdapterError",
     "ApiError",
     "BaseSerializer",
+    "BatchSync",
     "Config",
     "ConfigurationError",
     "CrmSynchronisation",
     "EtlifyError",
     "EtlifyMixin",
+    "Finder",
     "GenericDependency",
     "NotFound",
     "PendingSync",
@@ -50,6 +55,7 @@ __all__ = [
     "SerializerError",
     "Status",
     "SyncConfig",
+    "Timestamped",
     "TransportError",
     "Unauthorized",
     "ValidationFailed",

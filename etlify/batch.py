@@ -94,6 +94,7 @@ class _Batch:
             self.outcome.counts["busy"] += len(resource_ids) - len(rows)
         model = self.config.model
         self.read_at = read_moment(model)
+        self.dependency_counts = self._dependency_counts(pks) if rows else {}
         records = {
             str(record._pk): record
             for record in model.select().where(model._meta.primary_key.in_(pks))
@@ -152,6 +153,11 @@ class _Batch:
             for rid in missing:
                 rows[rid] = Sync(resource_id=rid, error_count=0)
         return rows
+
+    def _dependency_counts(self, pks: list[Any]) -> dict[str, int]:
+        from .stale import Finder
+
+        return Finder.dependency_counts(self.config, pks)
 
     def _claim(self, rows: dict[str, Any]) -> dict[str, Any]:
         """Claim the free rows in one UPDATE; rows another worker holds are left out."""
@@ -389,21 +395,18 @@ class _Batch:
                 item.row.id: failure_fields(item.row, error, self.adapter) for item, error in chunk
             }
             self._update_cases(fields, released)
-        self._update_ids(
-            [item.row.id for item in self.unchanged],
-            {"last_synced_at": self.read_at, **cleared, **released},
-        )
-        self._update_ids(
-            [item.row.id for item in self.skipped], {"last_synced_at": self.read_at, **released}
-        )
+        self._stamp(self.unchanged, {"last_synced_at": self.read_at, **cleared, **released})
+        self._stamp(self.skipped, {"last_synced_at": self.read_at, **released})
         rest = [row.id for row in gone] + [item.row.id for item in self.buffered]
         self._update_ids(rest, released)
         if self.waiting:
             self._buffer()
 
     def _write_synced(self, chunk: list[tuple[_Item, str, bool]], common: dict[str, Any]) -> None:
+        counted = self._counted([item for item, _, _ in chunk])
         fields = {
-            item.row.id: {"crm_id": crm_id, "last_digest": item.digest} for item, crm_id, _ in chunk
+            item.row.id: {"crm_id": crm_id, "last_digest": item.digest, **counted[item.row.id]}
+            for item, crm_id, _ in chunk
         }
         common = {
             **common,
@@ -431,6 +434,26 @@ class _Batch:
                             if k in ("claim_token", "claimed_until", "updated_at")
                         },
                     )
+
+    def _stamp(self, items: list[_Item], values: dict[str, Any]) -> None:
+        """Write ``values`` to the rows of ``items``, with their dependency counts if tracked."""
+        if not self.dependency_counts:
+            self._update_ids([item.row.id for item in items], values)
+            return
+        for start in range(0, len(items), WRITE_CHUNK):
+            self._update_cases(self._counted(items[start : start + WRITE_CHUNK]), values)
+
+    def _counted(self, items: list[_Item]) -> dict[int, dict[str, Any]]:
+        """Per row id, the ``dependency_count`` to store (``{}`` when not tracked)."""
+        counts = self.dependency_counts
+        return {
+            item.row.id: (
+                {"dependency_count": counts[item.resource_id]}
+                if item.resource_id in counts
+                else {}
+            )
+            for item in items
+        }
 
     @staticmethod
     def _update_cases(per_row: dict[int, dict[str, Any]], common: dict[str, Any]) -> None:

@@ -79,6 +79,7 @@ def _sync_claimed(
     model = config_.model
     row_id = row.id
     read_at = read_moment(model)
+    seen = {"dependency_count": _dependency_count(config_, pk)}
     record = model.get_or_none(model._meta.primary_key == pk)
     if record is None:
         claims.release(row_id, token)
@@ -86,7 +87,7 @@ def _sync_claimed(
         return Status.NOOP
     try:
         if config_.sync_if is not None and not _ask_sync_if(config_, record):
-            claims.finish(row_id, token, last_synced_at=read_at)
+            claims.finish(row_id, token, last_synced_at=read_at, **seen)
             signals.send(
                 signals.skipped, model, record=record, crm_name=entry.name, reason="sync_if"
             )
@@ -110,6 +111,7 @@ def _sync_claimed(
                 row_id,
                 token,
                 last_synced_at=read_at,
+                **seen,
                 error_count=0,
                 last_error=None,
                 last_error_kind=None,
@@ -128,6 +130,7 @@ def _sync_claimed(
             token,
             crm_id=str(crm_id),
             crm_object_type=config_.crm_object_type,
+            **seen,
             last_digest=digest,
             last_synced_at=read_at,
             error_count=0,
@@ -160,6 +163,13 @@ def _sync_claimed(
     )
     release_waiting(config_, pk, inline)
     return Status.SYNCED
+
+
+def _dependency_count(config_: SyncConfig, pk: Any) -> int | None:
+    """How many has-many / many-to-many rows the record reaches (None: not tracked)."""
+    from .stale import Finder
+
+    return Finder.dependency_counts(config_, [pk]).get(str(pk))
 
 
 def _ask_sync_if(config_: SyncConfig, record: Any) -> bool:
