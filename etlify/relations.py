@@ -131,8 +131,10 @@ class Step:
     ``previous.<type_field> == type_value``). ``key`` names the table's place
     in the path (``"company.owner"``), so paths sharing a prefix share steps.
     ``to_many`` marks a step that can reach several rows; ``counted`` marks one
-    whose rows can disappear without any remaining timestamp moving
-    (has-many rows, many-to-many links).
+    whose rows can disappear without any remaining timestamp moving: a
+    has-many row or many-to-many link deleted, a belongs-to or generic target
+    deleted under ``on_delete="SET NULL"``, without a foreign key constraint,
+    or (generic) with no constraint possible.
     """
 
     key: str
@@ -160,6 +162,7 @@ def steps(model: Any, path: Any) -> list[tuple[Step, ...]]:
                     target,
                     target._meta.primary_key,
                     model._meta.fields[path.id_field],
+                    counted=True,
                     type_field=model._meta.fields[path.type_field],
                     type_value=value,
                 ),
@@ -172,7 +175,7 @@ def steps(model: Any, path: Any) -> list[tuple[Step, ...]]:
         names.append(name)
         key = ".".join(names)
         if hop.kind == "belongs_to":
-            chain.append(Step(key, hop.target, hop.field.rel_field, hop.field))
+            chain.append(Step(key, hop.target, hop.field.rel_field, hop.field, counted=True))
         elif hop.kind == "has_many":
             chain.append(Step(key, hop.target, hop.field, hop.field.rel_field, True, True))
         else:

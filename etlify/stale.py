@@ -3,9 +3,10 @@
 A record is stale for a CRM when it has no sync row for that CRM, when the
 row was never synced (``last_synced_at`` NULL), when its own timestamp or the
 timestamp of any record along a declared dependency is at or after
-``last_synced_at``, or when the number of has-many / many-to-many rows it
-reaches differs from the ``dependency_count`` stored at its last sync.
-Records whose ``error_count`` reached the CRM's budget are left out.
+``last_synced_at``, or when the number of related rows it reaches differs
+from the ``dependency_count`` stored at its last sync (a deleted row moves no
+remaining timestamp). Records whose ``error_count`` reached the CRM's budget
+are left out.
 
 A model's timestamp is its ``updated_at`` field, else its ``created_at``;
 a model with neither only ever counts as "never synced". A NULL timestamp
@@ -117,13 +118,16 @@ class Finder:
 
     @staticmethod
     def dependency_counts(sync_config: SyncConfig, pks: Any) -> dict[str, int]:
-        """``{str(pk): n}``: the has-many / many-to-many rows each record reaches now.
+        """``{str(pk): n}``: the related rows each record of ``pks`` reaches now.
 
-        Store ``n`` as the sync row's ``dependency_count``; the finder flags the
-        record when the number changes (a removed child moves no timestamp).
-        Read it before the record itself, so that a removal racing the sync
-        errs towards one more sync. One grouped query per counted path; ``{}``
-        when the model has no such dependency (store NULL: not tracked).
+        ``n`` adds up, over every step of every dependency path, the rows
+        reached: has-many rows, many-to-many links, belongs-to and generic
+        targets (one that was deleted under ``on_delete="SET NULL"`` or with
+        no constraint counts 0). Store it as the sync row's
+        ``dependency_count``; the finder flags the record when the number
+        changes. Read it before the record itself, so that a deletion racing
+        the sync errs towards one more sync. One grouped query per path step;
+        ``{}`` when the model has no dependency (store NULL: not tracked).
         """
         prefixes = [prefix for prefix in _prefixes(sync_config) if prefix[-1].counted]
         pks = list(pks)
@@ -187,6 +191,8 @@ class _Plan:
                 stamp = _timestamp(node)
                 if stamp is not None:
                     signs.append(stamp >= synced_at)
+                if step.counted:
+                    counted.append(_one_if(getattr(node, step.field.name).is_null(False)))
                 continue
             stamp_field = _timestamp(step.model)
             if stamp_field is not None:
@@ -295,5 +301,9 @@ def _database(model: Any) -> Any:
     return database.obj if isinstance(database, Proxy) else database
 
 
+def _one_if(condition: Any) -> Any:
+    return Case(None, [(condition, 1)], 0)
+
+
 def _count_if(condition: Any) -> Any:
-    return fn.SUM(Case(None, [(condition, 1)], 0))
+    return fn.SUM(_one_if(condition))

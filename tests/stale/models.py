@@ -63,7 +63,7 @@ def define_models(database):
     class User(Base):
         email = CharField(default="")
         active = IntegerField(default=1)
-        company = ForeignKeyField(Company, backref="users", null=True)
+        company = ForeignKeyField(Company, backref="users", null=True, on_delete="SET NULL")
         manager = ForeignKeyField("self", backref="reports", null=True)
         tags = ManyToManyField(Tag, backref="users")
         funds = ManyToManyField(Fund, backref="holders", through_model=HoldingThrough)
@@ -106,6 +106,11 @@ def define_models(database):
         subject_id = IntegerField(null=True)
         updated_at = DateTimeField(null=True)
 
+    class Attachment(Base):
+        owner_type = CharField(null=True)
+        owner_id = CharField(null=True)
+        updated_at = DateTimeField(null=True)
+
     class Event(Base):
         name = CharField(default="")
         created_at = DateTimeField(null=True)
@@ -137,6 +142,7 @@ def define_models(database):
         Post,
         Photo,
         Comment,
+        Attachment,
         Event,
         Note,
         Label,

@@ -177,6 +177,17 @@ def test_generic_relation_with_mapped_type_values(app):
     assert stale_ids(app.Comment) == [mapped.id]
 
 
+def test_generic_relation_held_as_text_reaches_integer_and_string_keys(app):
+    owner = GenericDependency("owner_type", "owner_id", targets=[app.Post, app.Label])
+    etlify_model(app.Attachment, dependencies=[owner])
+    post, label = app.Post.create(updated_at=NEW), app.Label.create(code="x", updated_at=OLD)
+    on_post = app.Attachment.create(owner_type="Post", owner_id=str(post.id), updated_at=OLD)
+    on_label = app.Attachment.create(owner_type="Label", owner_id=label.code, updated_at=OLD)
+    synced(on_post, T)
+    synced(on_label, T)
+    assert stale_ids(app.Attachment) == [on_post.id]
+
+
 def test_subclass_model_uses_its_own_table(app):
     etlify_model(app.Member, dependencies=["company"])
     etlify_model(app.Admin, dependencies=["company"])
