@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections import Counter
+from collections import Counter, namedtuple
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -46,6 +46,10 @@ class BatchOutcome:
 
     counts: Counter = field(default_factory=Counter)
     plan: list[dict[str, Any]] = field(default_factory=list)
+
+
+_ROW_FIELDS = (Sync.id, Sync.resource_id, Sync.crm_id, Sync.last_digest, Sync.error_count)
+_Row = namedtuple("_Row", "id resource_id crm_id last_digest error_count")
 
 
 @dataclass
@@ -88,9 +92,10 @@ class _Batch:
 
     def run(self, pks: list[Any]) -> BatchOutcome:
         resource_ids = [str(pk) for pk in pks]
-        rows = self._rows(resource_ids)
-        if not self.dry_run:
-            rows = self._claim(rows)
+        if self.dry_run:
+            rows = self._read_rows(resource_ids)
+        else:
+            rows = self._claim_rows(resource_ids)
             self.outcome.counts["busy"] += len(resource_ids) - len(rows)
         model = self.config.model
         self.read_at = read_moment(model)
@@ -120,60 +125,70 @@ class _Batch:
         self._follow_up()
         return self.outcome
 
-    def _rows(self, resource_ids: list[str]) -> dict[str, Any]:
-        where = (Sync.crm_name == self.config.crm_name) & (
+    @property
+    def _where(self) -> Any:
+        return (Sync.crm_name == self.config.crm_name) & (
             Sync.resource_type == self.config.resource_type
         )
-        rows = {
-            row.resource_id: row
-            for row in Sync.select().where(where & Sync.resource_id.in_(resource_ids))
-        }
+
+    def _select_rows(self, condition: Any) -> dict[str, _Row]:
+        query = Sync.select(*_ROW_FIELDS).where(self._where & condition).tuples()
+        return {row.resource_id: row for row in map(_Row._make, query)}
+
+    def _read_rows(self, resource_ids: list[str]) -> dict[str, _Row]:
+        """The rows of these records as they are; a blank one for each record without."""
+        rows = self._select_rows(Sync.resource_id.in_(resource_ids))
+        for rid in resource_ids:
+            rows.setdefault(rid, _Row(None, rid, None, None, 0))
+        return rows
+
+    def _claim_rows(self, resource_ids: list[str]) -> dict[str, _Row]:
+        """Claim the rows of these records, inserting the missing ones already claimed.
+
+        One UPDATE claims the free rows and one SELECT reads them back; rows
+        another worker holds are left out.
+        """
+        now = config.now()
+        lease = now + dt.timedelta(seconds=config.claim_timeout)
+        Sync.update(claim_token=self.token, claimed_until=lease).where(
+            self._where
+            & Sync.resource_id.in_(resource_ids)
+            & (Sync.claim_token.is_null() | (Sync.claimed_until < now))
+        ).execute()
+        mine = Sync.claim_token == self.token
+        rows = self._select_rows(mine)
         missing = [rid for rid in resource_ids if rid not in rows]
-        if missing and not self.dry_run:
-            now = config.now()
-            Sync.insert_many(
-                [
-                    {
-                        "crm_name": self.config.crm_name,
-                        "resource_type": self.config.resource_type,
-                        "resource_id": rid,
-                        "crm_object_type": self.config.crm_object_type,
-                        "error_count": 0,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for rid in missing
-                ]
-            ).on_conflict_ignore().execute()
-            rows.update(
-                (row.resource_id, row)
-                for row in Sync.select().where(where & Sync.resource_id.in_(missing))
+        if missing:
+            held = set(
+                Sync.select(Sync.resource_id)
+                .where(self._where & Sync.resource_id.in_(missing))
+                .tuples()
             )
-        elif missing:
-            for rid in missing:
-                rows[rid] = Sync(resource_id=rid, error_count=0)
+            new = [rid for rid in missing if (rid,) not in held]
+            if new:
+                Sync.insert_many(
+                    [
+                        {
+                            "crm_name": self.config.crm_name,
+                            "resource_type": self.config.resource_type,
+                            "resource_id": rid,
+                            "crm_object_type": self.config.crm_object_type,
+                            "error_count": 0,
+                            "claim_token": self.token,
+                            "claimed_until": lease,
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                        for rid in new
+                    ]
+                ).on_conflict_ignore().execute()
+                rows.update(self._select_rows(mine & Sync.resource_id.in_(new)))
         return rows
 
     def _dependency_counts(self, pks: list[Any]) -> dict[str, int]:
         from .stale import Finder
 
         return Finder.dependency_counts(self.config, pks)
-
-    def _claim(self, rows: dict[str, Any]) -> dict[str, Any]:
-        """Claim the free rows in one UPDATE; rows another worker holds are left out."""
-        now = config.now()
-        ids = [row.id for row in rows.values()]
-        Sync.update(
-            claim_token=self.token,
-            claimed_until=now + dt.timedelta(seconds=config.claim_timeout),
-        ).where(
-            Sync.id.in_(ids) & (Sync.claim_token.is_null() | (Sync.claimed_until < now))
-        ).execute()
-        claimed = {
-            row.resource_id: row
-            for row in Sync.select().where(Sync.id.in_(ids) & (Sync.claim_token == self.token))
-        }
-        return claimed
 
     def _prepare(self, items: list[_Item]) -> list[_Item]:
         """Answer what needs no CRM call; return the items to send."""
