@@ -20,7 +20,12 @@ fraction); write them through Peewee (or in that format) and in one time
 zone, the one of ``etlify.config.now()``.
 
 Every record along a dependency path counts: ``"company.owner"`` makes a
-user stale when its company or that company's owner changed.
+user stale when its company or that company's owner changed. Deletions are
+caught through ``dependency_count`` (see :meth:`Finder.dependency_counts`):
+a deleted has-many row or many-to-many link, and also a deleted belongs-to
+or generic target, which leaves the owner pointing at nothing (no foreign key
+constraint, or a generic relation) or at NULL (``on_delete="SET NULL"``)
+without moving the owner's ``updated_at``.
 """
 
 from __future__ import annotations
@@ -194,10 +199,10 @@ class _Plan:
                 if step.counted:
                     counted.append(_one_if(getattr(node, step.field.name).is_null(False)))
                 continue
-            stamp_field = _timestamp(step.model)
-            if stamp_field is not None:
-                exists, node = _correlated(model, prefix, database, SQL("1"))
-                signs.append(fn.EXISTS(exists.where(getattr(node, stamp_field.name) >= synced_at)))
+            exists, node = _correlated(model, prefix, database, SQL("1"))
+            stamp = _timestamp(node)
+            if stamp is not None:
+                signs.append(fn.EXISTS(exists.where(stamp >= synced_at)))
             if step.counted:
                 counted.append(_correlated(model, prefix, database, fn.COUNT(SQL("*")))[0])
         if counted:
