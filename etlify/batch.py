@@ -18,7 +18,7 @@ from collections import Counter, namedtuple
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from peewee import Case, IntegrityError
+from peewee import IntegrityError
 
 from . import registry, signals
 from .config import config
@@ -26,8 +26,9 @@ from .declarations import SyncConfig, sync_config
 from .digest import digest_of
 from .errors import ApiError, RateLimited, SerializerError, ValidationFailed
 from .serializers import build_payload
+from .sql import case_of, in_list, in_pairs
 from .state import CrmSynchronisation as Sync
-from .state import PendingSync, read_moment
+from .state import PendingSync, database_proxy, read_moment
 from .sync import describe_error, failure_fields, release_waiting, sync_record
 
 __all__ = ["sync_batch", "BatchOutcome"]
@@ -92,24 +93,15 @@ class _Batch:
 
     def run(self, pks: list[Any]) -> BatchOutcome:
         resource_ids = [str(pk) for pk in pks]
-        if self.dry_run:
-            rows = self._read_rows(resource_ids)
-        else:
-            rows = self._claim_rows(resource_ids)
-            self.outcome.counts["busy"] += len(resource_ids) - len(rows)
         model = self.config.model
         self.read_at = read_moment(model)
-        self.dependency_counts = self._dependency_counts(pks) if rows else {}
+        self.dependency_counts = self._dependency_counts(pks)
+        rows = self._read_rows(resource_ids)
         records = {
             str(record._pk): record
-            for record in model.select().where(model._meta.primary_key.in_(pks))
+            for record in model.select().where(in_list(model._meta.primary_key, pks))
         }
-        items = [
-            _Item(rid, records[rid], rows[rid])
-            for rid in resource_ids
-            if rid in rows and rid in records
-        ]
-        gone = [rows[rid] for rid in resource_ids if rid in rows and rid not in records]
+        items = [_Item(rid, records[rid], rows[rid]) for rid in resource_ids if rid in records]
         to_send = self._prepare(items)
         if self.dry_run:
             for item in to_send:
@@ -117,10 +109,14 @@ class _Batch:
             for item, error in self.failed.values():
                 self._plan(item, "error", describe_error(error, self.adapter))
             return self.outcome
+        self._add_missing_rows([*to_send, *self.skipped, *(i for i, _ in self.failed.values())])
+        to_send = self._claim(to_send)
         try:
             self._send(to_send)
         finally:
-            self._write(gone)
+            # One short transaction for all the writes: no CRM call happens in it.
+            with database_proxy.atomic():
+                self._write()
         self._announce()
         self._follow_up()
         return self.outcome
@@ -136,54 +132,63 @@ class _Batch:
         return {row.resource_id: row for row in map(_Row._make, query)}
 
     def _read_rows(self, resource_ids: list[str]) -> dict[str, _Row]:
-        """The rows of these records as they are; a blank one for each record without."""
-        rows = self._select_rows(Sync.resource_id.in_(resource_ids))
+        """The rows of these records as they are now; a blank one for each record without."""
+        rows = self._select_rows(in_list(Sync.resource_id, resource_ids))
         for rid in resource_ids:
             rows.setdefault(rid, _Row(None, rid, None, None, 0))
         return rows
 
-    def _claim_rows(self, resource_ids: list[str]) -> dict[str, _Row]:
-        """Claim the rows of these records, inserting the missing ones already claimed.
-
-        One UPDATE claims the free rows and one SELECT reads them back; rows
-        another worker holds are left out.
-        """
+    def _add_missing_rows(self, items: list[_Item]) -> None:
+        """Insert the sync rows these items lack, and read them back."""
+        missing = [item for item in items if item.row.id is None]
+        if not missing:
+            return
         now = config.now()
-        lease = now + dt.timedelta(seconds=config.claim_timeout)
-        Sync.update(claim_token=self.token, claimed_until=lease).where(
-            self._where
-            & Sync.resource_id.in_(resource_ids)
-            & (Sync.claim_token.is_null() | (Sync.claimed_until < now))
-        ).execute()
-        mine = Sync.claim_token == self.token
-        rows = self._select_rows(mine)
-        missing = [rid for rid in resource_ids if rid not in rows]
-        if missing:
-            held = set(
-                Sync.select(Sync.resource_id)
-                .where(self._where & Sync.resource_id.in_(missing))
-                .tuples()
-            )
-            new = [rid for rid in missing if (rid,) not in held]
-            if new:
-                Sync.insert_many(
-                    [
-                        {
-                            "crm_name": self.config.crm_name,
-                            "resource_type": self.config.resource_type,
-                            "resource_id": rid,
-                            "crm_object_type": self.config.crm_object_type,
-                            "error_count": 0,
-                            "claim_token": self.token,
-                            "claimed_until": lease,
-                            "created_at": now,
-                            "updated_at": now,
-                        }
-                        for rid in new
-                    ]
-                ).on_conflict_ignore().execute()
-                rows.update(self._select_rows(mine & Sync.resource_id.in_(new)))
-        return rows
+        Sync.insert_many(
+            [
+                {
+                    "crm_name": self.config.crm_name,
+                    "resource_type": self.config.resource_type,
+                    "resource_id": item.resource_id,
+                    "crm_object_type": self.config.crm_object_type,
+                    "error_count": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for item in missing
+            ]
+        ).on_conflict_ignore().execute()
+        rows = self._select_rows(in_list(Sync.resource_id, [item.resource_id for item in missing]))
+        for item in missing:
+            item.row = rows[item.resource_id]
+
+    def _claim(self, items: list[_Item]) -> list[_Item]:
+        """Claim the rows of the records to send, in one UPDATE, and read them back.
+
+        Only records that go to the CRM are claimed. A record another worker
+        holds is left out (counted ``busy``); one whose fresh row shows the
+        CRM already has this payload joins the unchanged ones.
+        """
+        if not items:
+            return []
+        now = config.now()
+        Sync.update(
+            claim_token=self.token,
+            claimed_until=now + dt.timedelta(seconds=config.claim_timeout),
+        ).where(in_list(Sync.id, [item.row.id for item in items]) & _free(now)).execute()
+        fresh = {row.id: row for row in self._select_rows(Sync.claim_token == self.token).values()}
+        claimed = []
+        for item in items:
+            row = fresh.get(item.row.id)
+            if row is None:
+                self.outcome.counts["busy"] += 1
+                continue
+            item.row = row
+            if row.crm_id and row.last_digest == item.digest:
+                self.unchanged.append(item)
+            else:
+                claimed.append(item)
+        return claimed
 
     def _dependency_counts(self, pks: list[Any]) -> dict[str, int]:
         from .stale import Finder
@@ -395,29 +400,49 @@ class _Batch:
 
     # -- writing -------------------------------------------------------------
 
-    def _write(self, gone: list[Any]) -> None:
-        """Store every outcome and release every claim, in bulk."""
+    def _write(self) -> None:
+        """Store every outcome and release every claim, in bulk.
+
+        Each write touches only rows that are free or claimed by this batch,
+        and a ``last_synced_at`` is never moved back.
+        """
         now = config.now()
+        guard = _free(now) | (Sync.claim_token == self.token)
         released = {"claim_token": None, "claimed_until": None, "updated_at": now}
         cleared = {"error_count": 0, "last_error": None, "last_error_kind": None}
         synced = list(self.synced.values())
         for start in range(0, len(synced), WRITE_CHUNK):
-            self._write_synced(synced[start : start + WRITE_CHUNK], {**released, **cleared})
+            self._write_synced(synced[start : start + WRITE_CHUNK], {**released, **cleared}, guard)
         failed = list(self.failed.values())
         for start in range(0, len(failed), WRITE_CHUNK):
             chunk = failed[start : start + WRITE_CHUNK]
             fields = {
                 item.row.id: failure_fields(item.row, error, self.adapter) for item, error in chunk
             }
-            self._update_cases(fields, released)
-        self._stamp(self.unchanged, {"last_synced_at": self.read_at, **cleared, **released})
-        self._stamp(self.skipped, {"last_synced_at": self.read_at, **released})
-        rest = [row.id for row in gone] + [item.row.id for item in self.buffered]
-        self._update_ids(rest, released)
+            _update_cases(fields, released, guard)
+        newer = guard & (Sync.last_synced_at.is_null() | (Sync.last_synced_at < self.read_at))
+        # Unchanged only where the CRM still holds the payload compared against:
+        # a sync elsewhere since the rows were read may have changed it.
+        self._stamp(
+            self.unchanged,
+            {"last_synced_at": self.read_at, **cleared, **released},
+            newer,
+            lambda chunk: in_pairs(
+                Sync.id, Sync.last_digest, [(i.row.id, i.digest) for i in chunk]
+            ),
+        )
+        self._stamp(
+            self.skipped,
+            {"last_synced_at": self.read_at, **released},
+            newer,
+            lambda chunk: in_list(Sync.id, [item.row.id for item in chunk]),
+        )
         if self.waiting:
             self._buffer()
 
-    def _write_synced(self, chunk: list[tuple[_Item, str, bool]], common: dict[str, Any]) -> None:
+    def _write_synced(
+        self, chunk: list[tuple[_Item, str, bool]], common: dict[str, Any], guard: Any
+    ) -> None:
         counted = self._counted([item for item, _, _ in chunk])
         fields = {
             item.row.id: {"crm_id": crm_id, "last_digest": item.digest, **counted[item.row.id]}
@@ -429,11 +454,11 @@ class _Batch:
             "crm_object_type": self.config.crm_object_type,
         }
         try:
-            self._update_cases(fields, common)
+            _update_cases(fields, common, guard)
         except IntegrityError:
             for item, crm_id, _ in chunk:
                 try:
-                    self._update_cases({item.row.id: fields[item.row.id]}, common)
+                    _update_cases({item.row.id: fields[item.row.id]}, common, guard)
                 except IntegrityError:
                     error = ValidationFailed(
                         f"CRM object {crm_id} is already linked to another "
@@ -441,53 +466,39 @@ class _Batch:
                     )
                     del self.synced[item.resource_id]
                     self.failed[item.resource_id] = (item, error)
-                    self._update_cases(
+                    release = {k: common[k] for k in ("claim_token", "claimed_until", "updated_at")}
+                    _update_cases(
                         {item.row.id: failure_fields(item.row, error, self.adapter)},
-                        {
-                            k: v
-                            for k, v in common.items()
-                            if k in ("claim_token", "claimed_until", "updated_at")
-                        },
+                        release,
+                        guard,
                     )
 
-    def _stamp(self, items: list[_Item], values: dict[str, Any]) -> None:
-        """Write ``values`` to the rows of ``items``, with their dependency counts if tracked."""
+    def _stamp(
+        self,
+        items: list[_Item],
+        values: dict[str, Any],
+        guard: Any,
+        rows: Callable[[list[_Item]], Any],
+    ) -> None:
+        """Write ``values`` to the ``rows`` of ``items`` (with dependency counts if tracked)."""
         if not self.dependency_counts:
-            self._update_ids([item.row.id for item in items], values)
+            for start in range(0, len(items), 500):
+                chunk = items[start : start + 500]
+                Sync.update(values).where(rows(chunk) & guard).execute()
             return
         for start in range(0, len(items), WRITE_CHUNK):
-            self._update_cases(self._counted(items[start : start + WRITE_CHUNK]), values)
+            chunk = items[start : start + WRITE_CHUNK]
+            _update_cases(self._counted(chunk), values, guard & rows(chunk))
 
     def _counted(self, items: list[_Item]) -> dict[int, dict[str, Any]]:
         """Per row id, the ``dependency_count`` to store (``{}`` when not tracked)."""
         counts = self.dependency_counts
         return {
             item.row.id: (
-                {"dependency_count": counts[item.resource_id]}
-                if item.resource_id in counts
-                else {}
+                {"dependency_count": counts[item.resource_id]} if item.resource_id in counts else {}
             )
             for item in items
         }
-
-    @staticmethod
-    def _update_cases(per_row: dict[int, dict[str, Any]], common: dict[str, Any]) -> None:
-        """One UPDATE setting per-row values with CASE, and ``common`` values for all rows."""
-        if not per_row:
-            return
-        columns = {name for values in per_row.values() for name in values}
-        assignments: dict[Any, Any] = {getattr(Sync, name): value for name, value in common.items()}
-        for name in columns:
-            column = getattr(Sync, name)
-            assignments[column] = Case(
-                Sync.id, [(row_id, values[name]) for row_id, values in per_row.items()]
-            )
-        Sync.update(assignments).where(Sync.id.in_(list(per_row))).execute()
-
-    @staticmethod
-    def _update_ids(ids: list[int], values: dict[str, Any]) -> None:
-        for start in range(0, len(ids), 500):
-            Sync.update(values).where(Sync.id.in_(ids[start : start + 500])).execute()
 
     def _buffer(self) -> None:
         now = config.now()
@@ -576,6 +587,25 @@ class _Batch:
                     sync_record(type(dependency), dependency._pk, self.config.crm_name, inline=True)
                 else:
                     jobs.dispatch(dep_config, dependency._pk)
+
+
+def _free(now: dt.datetime) -> Any:
+    """Rows no worker holds: never claimed, or whose claim expired."""
+    return Sync.claim_token.is_null() | (Sync.claimed_until < now)
+
+
+def _update_cases(per_row: dict[int, dict[str, Any]], common: dict[str, Any], guard: Any) -> None:
+    """One UPDATE setting per-row values with CASE, and ``common`` values for all rows."""
+    if not per_row:
+        return
+    columns = {name for values in per_row.values() for name in values}
+    assignments: dict[Any, Any] = {getattr(Sync, name): value for name, value in common.items()}
+    for name in columns:
+        column = getattr(Sync, name)
+        assignments[column] = case_of(
+            Sync.id, {row_id: column.db_value(values[name]) for row_id, values in per_row.items()}
+        )
+    Sync.update(assignments).where(in_list(Sync.id, per_row) & guard).execute()
 
 
 _COUNTER = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from peewee import PostgresqlDatabase
 from playhouse.db_url import connect
 
 import etlify
@@ -27,7 +28,21 @@ def open_database(backend: str, tmp_path):
     url = os.environ.get(BACKENDS[backend])
     if not url:
         pytest.skip(f"{BACKENDS[backend]} is not set")
-    return connect(url)
+    db = connect(url)
+    wipe(db)
+    return db
+
+
+def wipe(db) -> None:
+    """Drop every table of a PostgreSQL or MariaDB test database, whatever refers to what."""
+    if isinstance(db, PostgresqlDatabase):
+        db.execute_sql("DROP SCHEMA public CASCADE")
+        db.execute_sql("CREATE SCHEMA public")
+        return
+    db.execute_sql("SET FOREIGN_KEY_CHECKS = 0")
+    for table in db.get_tables():
+        db.execute_sql(f"DROP TABLE `{table}`")
+    db.execute_sql("SET FOREIGN_KEY_CHECKS = 1")
 
 
 @pytest.fixture(autouse=True)

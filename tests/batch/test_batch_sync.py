@@ -72,7 +72,7 @@ def test_20000_stale_records_sync_with_a_constant_number_of_queries_per_batch(ap
         stats = BatchSync.call(models=[app.User], async_=False, batch_size=1000)
     assert stats["synced"] == 20_000
     # Per batch of 1000: a handful of reads and claims, and one write per 100 rows.
-    per_batch = 8 + 1000 // 100
+    per_batch = 10 + 1000 // 100
     assert counter.count <= 20 * per_batch + 5
 
 

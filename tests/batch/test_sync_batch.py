@@ -146,7 +146,7 @@ def test_partial_answer_keeps_the_healthy_records(database):
     app = make_app(database, adapter)
     pks = users(app, 20, bad={3, 11})
     outcome = user_batch(app, pks)
-    assert outcome.counts == {"synced": 18, "errors": 2, "busy": 0}
+    assert (outcome.counts["synced"], outcome.counts["errors"]) == (18, 2)
     assert len(batch_calls(adapter, "batch_upsert")) == 1
     assert row(app, pks[3]).last_digest is None
     assert row(app, pks[5]).crm_id is not None
