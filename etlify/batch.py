@@ -26,7 +26,7 @@ from .declarations import SyncConfig, sync_config
 from .digest import digest_of
 from .errors import ApiError, RateLimited, SerializerError, ValidationFailed
 from .serializers import build_payload
-from .sql import case_of, in_list, in_pairs
+from .sql import case_of, execute_in, in_list, in_pairs
 from .state import CrmSynchronisation as Sync
 from .state import PendingSync, database_proxy, read_moment
 from .sync import describe_error, failure_fields, release_waiting, sync_record
@@ -49,8 +49,9 @@ class BatchOutcome:
     plan: list[dict[str, Any]] = field(default_factory=list)
 
 
-_ROW_FIELDS = (Sync.id, Sync.resource_id, Sync.crm_id, Sync.last_digest, Sync.error_count)
-_Row = namedtuple("_Row", "id resource_id crm_id last_digest error_count")
+#: The sync-row columns a batch works with, read as :class:`Row` tuples.
+ROW_FIELDS = (Sync.id, Sync.resource_id, Sync.crm_id, Sync.last_digest, Sync.error_count)
+Row = namedtuple("Row", "id resource_id crm_id last_digest error_count")
 
 
 @dataclass
@@ -63,14 +64,21 @@ class _Item:
 
 
 def sync_batch(
-    config_: SyncConfig, pks: list[Any], *, dry_run: bool = False, inline: bool = True
+    config_: SyncConfig,
+    pks: list[Any],
+    *,
+    dry_run: bool = False,
+    inline: bool = True,
+    rows: dict[str, Row] | None = None,
 ) -> BatchOutcome:
     """Sync the records ``pks`` of ``config_.model`` to ``config_.crm_name``.
 
     With ``dry_run`` nothing is sent or written; the outcome's ``plan`` says
-    per record what would happen and with which payload.
+    per record what would happen and with which payload. ``rows`` are the
+    records' sync rows (``{str(pk): Row}``) when the caller has just read
+    them; otherwise they are read here.
     """
-    return _Batch(config_, dry_run, inline).run(pks)
+    return _Batch(config_, dry_run, inline).run(pks, rows)
 
 
 class _Batch:
@@ -91,12 +99,13 @@ class _Batch:
 
     # -- reading -------------------------------------------------------------
 
-    def run(self, pks: list[Any]) -> BatchOutcome:
+    def run(self, pks: list[Any], rows: dict[str, Row] | None) -> BatchOutcome:
         resource_ids = [str(pk) for pk in pks]
         model = self.config.model
         self.read_at = read_moment(model)
         self.dependency_counts = self._dependency_counts(pks)
-        rows = self._read_rows(resource_ids)
+        if rows is None:
+            rows = self._read_rows(resource_ids)
         records = {
             str(record._pk): record
             for record in model.select().where(in_list(model._meta.primary_key, pks))
@@ -127,15 +136,15 @@ class _Batch:
             Sync.resource_type == self.config.resource_type
         )
 
-    def _select_rows(self, condition: Any) -> dict[str, _Row]:
-        query = Sync.select(*_ROW_FIELDS).where(self._where & condition).tuples()
-        return {row.resource_id: row for row in map(_Row._make, query)}
+    def _select_rows(self, condition: Any) -> dict[str, Row]:
+        query = Sync.select(*ROW_FIELDS).where(self._where & condition).tuples()
+        return {row.resource_id: row for row in map(Row._make, query)}
 
-    def _read_rows(self, resource_ids: list[str]) -> dict[str, _Row]:
+    def _read_rows(self, resource_ids: list[str]) -> dict[str, Row]:
         """The rows of these records as they are now; a blank one for each record without."""
         rows = self._select_rows(in_list(Sync.resource_id, resource_ids))
         for rid in resource_ids:
-            rows.setdefault(rid, _Row(None, rid, None, None, 0))
+            rows.setdefault(rid, Row(None, rid, None, None, 0))
         return rows
 
     def _add_missing_rows(self, items: list[_Item]) -> None:
@@ -427,16 +436,9 @@ class _Batch:
             self.unchanged,
             {"last_synced_at": self.read_at, **cleared, **released},
             newer,
-            lambda chunk: in_pairs(
-                Sync.id, Sync.last_digest, [(i.row.id, i.digest) for i in chunk]
-            ),
+            with_digest=True,
         )
-        self._stamp(
-            self.skipped,
-            {"last_synced_at": self.read_at, **released},
-            newer,
-            lambda chunk: in_list(Sync.id, [item.row.id for item in chunk]),
-        )
+        self._stamp(self.skipped, {"last_synced_at": self.read_at, **released}, newer)
         if self.waiting:
             self._buffer()
 
@@ -478,17 +480,26 @@ class _Batch:
         items: list[_Item],
         values: dict[str, Any],
         guard: Any,
-        rows: Callable[[list[_Item]], Any],
+        with_digest: bool = False,
     ) -> None:
-        """Write ``values`` to the ``rows`` of ``items`` (with dependency counts if tracked)."""
+        """Write ``values`` to the rows of ``items`` (with dependency counts if tracked).
+
+        ``with_digest`` limits it to rows whose digest is still the item's.
+        """
+        fields = (Sync.id, Sync.last_digest) if with_digest else (Sync.id,)
+        keys = [(item.row.id, item.digest)[: len(fields)] for item in items]
         if not self.dependency_counts:
-            for start in range(0, len(items), 500):
-                chunk = items[start : start + 500]
-                Sync.update(values).where(rows(chunk) & guard).execute()
+            for start in range(0, len(keys), 500):
+                execute_in(Sync.update(values).where(guard), fields, keys[start : start + 500])
             return
         for start in range(0, len(items), WRITE_CHUNK):
-            chunk = items[start : start + WRITE_CHUNK]
-            _update_cases(self._counted(chunk), values, guard & rows(chunk))
+            chunk = keys[start : start + WRITE_CHUNK]
+            same = (
+                in_pairs(*fields, chunk)
+                if with_digest
+                else in_list(Sync.id, [key[0] for key in chunk])
+            )
+            _update_cases(self._counted(items[start : start + WRITE_CHUNK]), values, guard & same)
 
     def _counted(self, items: list[_Item]) -> dict[int, dict[str, Any]]:
         """Per row id, the ``dependency_count`` to store (``{}`` when not tracked)."""

@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 from . import declarations, jobs, registry, signals
-from .batch import sync_batch
+from .batch import ROW_FIELDS, Row, sync_batch
 from .declarations import SyncConfig
 from .errors import ConfigurationError
 from .progress import progress_callback
@@ -63,10 +63,10 @@ class BatchSync:
         if report:
             report(0, total)
         for config_, query in queries:
-            for pks in _batches(config_, query, batch_size):
+            for pks, rows in _batches(config_, query, batch_size):
                 per_model[config_.resource_type] += len(pks)
                 if inline:
-                    outcome = sync_batch(config_, pks, dry_run=dry_run, inline=True)
+                    outcome = sync_batch(config_, pks, dry_run=dry_run, inline=True, rows=rows)
                     counts.update(outcome.counts)
                     plan.extend(outcome.plan)
                 else:
@@ -92,16 +92,28 @@ class BatchSync:
 
 
 def _batches(config_: SyncConfig, query: Any, batch_size: int):
-    """Lists of stale primary keys, by keyset pagination (no OFFSET)."""
+    """``(primary keys, sync rows)`` of the stale records, by keyset pagination (no OFFSET).
+
+    The finder's query already joins each record's sync row; its columns
+    come along, so a batch need not read the rows again.
+    """
     pk = config_.model._meta.primary_key
+    query = query.select_extend(*ROW_FIELDS)
     last = None
     while True:
         page = query if last is None else query.where(pk > last)
-        pks = [row[0] for row in page.limit(batch_size).tuples()]
-        if not pks:
+        found = list(page.limit(batch_size).tuples())
+        if not found:
             return
-        yield pks
-        if len(pks) < batch_size:
+        pks = [values[0] for values in found]
+        rows = {
+            str(values[0]): Row._make(values[1:])
+            if values[1] is not None
+            else Row(None, str(values[0]), None, None, 0)
+            for values in found
+        }
+        yield pks, rows
+        if len(found) < batch_size:
             return
         last = pks[-1]
 

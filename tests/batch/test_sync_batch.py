@@ -284,3 +284,30 @@ def test_every_record_is_sent_exactly_once_around_the_request_size(app, adapter,
     user_batch(app, pks)
     sent = [r["email"] for call in batch_calls(adapter, "batch_upsert") for r in call[2]]
     assert sorted(sent) == sorted(f"user{i}@example.com" for i in range(count))
+
+
+def test_unchanged_records_are_stamped_on_every_backend(any_app, adapter):
+    pks = users(any_app, 3)
+    user_batch(any_app, pks)
+    first = row(any_app, pks[0]).last_synced_at
+    outcome = user_batch(any_app, pks)
+    assert outcome.counts["not_modified"] == 3
+    assert row(any_app, pks[0]).last_synced_at >= first
+    assert row(any_app, pks[0]).claim_token is None
+
+
+def test_an_unchanged_record_whose_digest_moved_meanwhile_is_not_stamped(app, adapter):
+    pks = users(app, 1)
+    user_batch(app, pks)
+    stale_row = row(app, pks[0])
+    # Another worker synced a different payload after this batch read the row.
+    Sync.update(last_digest="other", last_synced_at=None).where(Sync.id == stale_row.id).execute()
+    rows = {str(pks[0]): stale_row_tuple(stale_row)}
+    user_batch(app, pks, rows=rows)
+    assert row(app, pks[0]).last_synced_at is None
+
+
+def stale_row_tuple(state):
+    from etlify.batch import Row
+
+    return Row(state.id, state.resource_id, state.crm_id, state.last_digest, state.error_count)
