@@ -36,19 +36,29 @@ def build_payload(serializer: type, record: Any) -> dict[str, Any]:
     Raises :class:`SerializerError` naming the model and the serializer when
     the serializer raises or returns something other than a mapping.
     """
-    where = f"{type(record).__name__} serializer {serializer.__name__}"
     try:
         instance = serializer(record)
         method = getattr(instance, "as_crm_payload", None) or getattr(instance, "to_dict", None)
         if method is None:
-            raise SerializerError(f"{where} has neither as_crm_payload() nor to_dict()")
+            raise SerializerError(
+                f"{_where(serializer, record)} has neither as_crm_payload() nor to_dict()"
+            )
         payload = method()
     except SerializerError:
         raise
     except Exception as error:
-        raise SerializerError(f"{where} raised {type(error).__name__}: {error}") from error
+        raise SerializerError(
+            f"{_where(serializer, record)} raised {type(error).__name__}: {error}"
+        ) from error
+    if type(payload) is dict:
+        return payload
     if not isinstance(payload, Mapping):
         raise SerializerError(
-            f"{where} returned a {type(payload).__name__}, not a mapping of CRM properties"
+            f"{_where(serializer, record)} returned a {type(payload).__name__}, "
+            "not a mapping of CRM properties"
         )
     return dict(payload)
+
+
+def _where(serializer: type, record: Any) -> str:
+    return f"{type(record).__name__} serializer {serializer.__name__}"
