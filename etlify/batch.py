@@ -349,28 +349,45 @@ class _Batch:
                 )
         return matched
 
-    def _bisect(self, chunk: list[_Item], call: Callable[[list[_Item]], dict[str, Any]]) -> None:
-        """Send ``chunk``; when the CRM refuses it whole, send each half on its own."""
-        try:
-            matched = self._with_rate_limit(call, chunk)
-        except ValidationFailed as error:
-            if len(chunk) == 1:
-                self.failed[chunk[0].resource_id] = (chunk[0], error)
-                return
-            middle = len(chunk) // 2
-            self._bisect(chunk[:middle], call)
-            self._bisect(chunk[middle:], call)
-            return
-        except Exception as error:
-            for item in chunk:
-                self.failed[item.resource_id] = (item, error)
-            return
-        for item in chunk:
-            answer = matched[item.resource_id]
-            if isinstance(answer, BaseException):
-                self.failed[item.resource_id] = (item, answer)
+    def _bisect(
+        self,
+        chunk: list[_Item],
+        call: Callable[[list[_Item]], dict[str, Any]],
+        refused: ValidationFailed | None = None,
+    ) -> bool:
+        """Send ``chunk``; when the CRM refuses it whole, isolate the refused records.
+
+        The chunk is split in halves. When the left half goes through, the
+        right half is known to hold a refused record (``refused``, the error
+        that says so), so it is split at once rather than sent whole: one
+        refused record among n costs about 1.5·log2(n) extra requests. A
+        record isolated that way keeps the error that refused its batch.
+        Returns whether the CRM took ``chunk`` as it was sent.
+        """
+        if refused is None:
+            try:
+                matched = self._with_rate_limit(call, chunk)
+            except ValidationFailed as error:
+                refused = error
+            except Exception as error:
+                for item in chunk:
+                    self.failed[item.resource_id] = (item, error)
+                return False
             else:
-                self.synced[item.resource_id] = (item, answer, not item.row.crm_id)
+                for item in chunk:
+                    answer = matched[item.resource_id]
+                    if isinstance(answer, BaseException):
+                        self.failed[item.resource_id] = (item, answer)
+                    else:
+                        self.synced[item.resource_id] = (item, answer, not item.row.crm_id)
+                return True
+        if len(chunk) == 1:
+            self.failed[chunk[0].resource_id] = (chunk[0], refused)
+            return False
+        middle = len(chunk) // 2
+        left_clean = self._bisect(chunk[:middle], call)
+        self._bisect(chunk[middle:], call, refused if left_clean else None)
+        return False
 
     def _upsert_one(self, item: _Item) -> None:
         def call(chunk: list[_Item]) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Benchmarks of Etlify: the costs that grow with the data, each against a baseline."""

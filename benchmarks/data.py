@@ -1,0 +1,114 @@
+"""The benchmark's data: companies and users (each user depends on its company)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from types import SimpleNamespace
+
+from peewee import CharField, DateTimeField, ForeignKeyField, Model
+
+import etlify
+from etlify import BaseSerializer, EtlifyMixin
+
+
+def define(database) -> SimpleNamespace:
+    """Fresh models bound to ``database``, with empty tables and Etlify's tables."""
+
+    class Base(Model):
+        class Meta:
+            database = None
+
+    Base._meta.set_database(database)
+
+    class Company(EtlifyMixin, Base):
+        name = CharField()
+        domain = CharField()
+        updated_at = DateTimeField(default=etlify.config.now)
+
+    class User(EtlifyMixin, Base):
+        email = CharField()
+        first_name = CharField()
+        last_name = CharField()
+        company = ForeignKeyField(Company, backref="users")
+        updated_at = DateTimeField(default=etlify.config.now)
+
+    class CompanySerializer(BaseSerializer):
+        def as_crm_payload(self):
+            return {"name": self.record.name, "domain": self.record.domain}
+
+    class UserSerializer(BaseSerializer):
+        def as_crm_payload(self):
+            user = self.record
+            return {"email": user.email, "firstname": user.first_name, "lastname": user.last_name}
+
+    etlify.configure(database=database)
+    database.drop_tables([User, Company, etlify.CrmSynchronisation, etlify.PendingSync])
+    database.create_tables([Company, User])
+    etlify.create_tables()
+    return SimpleNamespace(
+        db=database,
+        Company=Company,
+        User=User,
+        CompanySerializer=CompanySerializer,
+        UserSerializer=UserSerializer,
+    )
+
+
+def populate(app: SimpleNamespace, users: int, companies: int, at: dt.datetime) -> None:
+    """Insert ``companies`` companies and ``users`` users, all updated at ``at``."""
+    chunk = 10_000
+    with app.db.atomic():
+        for start in range(0, companies, chunk):
+            app.Company.insert_many(
+                [
+                    (i + 1, f"Company {i}", f"company{i}.example", at)
+                    for i in range(start, min(companies, start + chunk))
+                ],
+                fields=[
+                    app.Company.id,
+                    app.Company.name,
+                    app.Company.domain,
+                    app.Company.updated_at,
+                ],
+            ).execute()
+    with app.db.atomic():
+        for start in range(0, users, chunk):
+            app.User.insert_many(
+                [
+                    (i + 1, f"user{i}@example.com", f"First{i}", f"Last{i}", i % companies + 1, at)
+                    for i in range(start, min(users, start + chunk))
+                ],
+                fields=[
+                    app.User.id,
+                    app.User.email,
+                    app.User.first_name,
+                    app.User.last_name,
+                    app.User.company,
+                    app.User.updated_at,
+                ],
+            ).execute()
+
+
+def mark_synced(app: SimpleNamespace, model, count: int, at: dt.datetime) -> None:
+    """Sync rows saying records 1..count were synced at ``at`` (digests are placeholders)."""
+    chunk = 10_000
+    name = model.__name__
+    with app.db.atomic():
+        for start in range(0, count, chunk):
+            etlify.CrmSynchronisation.insert_many(
+                [
+                    {
+                        "crm_name": "hubspot",
+                        "resource_type": name,
+                        "resource_id": str(i + 1),
+                        "crm_object_type": "contacts" if name == "User" else "companies",
+                        "crm_id": str(i + 1),
+                        "last_digest": "x",
+                        "last_synced_at": at,
+                        "error_count": 0,
+                        "created_at": at,
+                        "updated_at": at,
+                    }
+                    for i in range(start, min(count, start + chunk))
+                ]
+            ).execute()
