@@ -3,9 +3,10 @@
 ================================  ===========================================
 Python value                      sent as
 ================================  ===========================================
-``str``                           as is
+``str``                           as is (no lone surrogates)
 ``bool``                          ``"true"`` / ``"false"``
-``int``, ``float``, ``Decimal``   decimal text, never an exponent
+``int``, ``float``, ``Decimal``   decimal text, never an exponent (4300 digits
+                                  at most before or after the point)
 ``datetime.date``                 ``"YYYY-MM-DD"``
 ``datetime.datetime``             epoch milliseconds (a naive value is UTC)
 ``None``                          ``""``, which clears the property
@@ -26,6 +27,10 @@ from typing import Any
 from ..errors import SerializerError
 
 __all__ = ["encode_properties", "encode_value"]
+
+#: The most digits a number may have before or after the point: as many as
+#: Python writes for an ``int`` by default (``sys.get_int_max_str_digits()``).
+MAX_DIGITS = 4300
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _MILLISECOND = dt.timedelta(milliseconds=1)
@@ -67,16 +72,35 @@ def encode_value(key: str, value: Any) -> str:
 
 def _encode_scalar(key: str, value: Any) -> str:
     if isinstance(value, str):
-        return str.__str__(value)  # the plain value of a str subclass such as an enum
+        text = str.__str__(value)  # the plain value of a str subclass such as an enum
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise SerializerError(
+                f'payload["{key}"]: {text!r:.60} is not valid Unicode text '
+                "(it holds a lone surrogate), which HubSpot cannot store."
+            ) from None
+        return text
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
-        return int.__repr__(value)
+        try:
+            return int.__repr__(value)
+        except ValueError:  # more digits than Python writes
+            raise SerializerError(
+                f'payload["{key}"]: a number of more than {MAX_DIGITS} digits has no HubSpot form.'
+            ) from None
     if isinstance(value, (float, Decimal)):
         finite = value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
         if not finite:
             raise SerializerError(f'payload["{key}"]: HubSpot has no value for {value!r}.')
         number = value if isinstance(value, Decimal) else Decimal(repr(value))
+        if number and abs(number.adjusted()) > MAX_DIGITS:
+            # Written without an exponent it would take that many digits, or more.
+            raise SerializerError(
+                f'payload["{key}"]: {value!r:.40} would take more than {MAX_DIGITS} '
+                "digits to write; HubSpot has no form for it."
+            )
         return format(number, "f")
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
