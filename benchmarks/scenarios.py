@@ -12,6 +12,7 @@ import tempfile
 import time
 from typing import Any, Callable
 
+from peewee import MySQLDatabase
 from playhouse.db_url import connect
 
 import etlify
@@ -90,7 +91,8 @@ def b1_stale_scan(
     _declare(app, NullAdapter(), user_dependencies=["company"])
     mark_synced(app, app.User, users, T1)
     mark_synced(app, app.Company, companies, T1)
-    db.execute_sql("ANALYZE")
+    if not isinstance(db, MySQLDatabase):
+        db.execute_sql("ANALYZE")
     query = Finder.query(etlify.declarations.sync_config(app.User, "hubspot"))
     baseline_query = app.User.select(app.User.id).order_by(app.User.id)
 
@@ -291,6 +293,7 @@ def b4_rate_budget(records: int, workdir: str) -> list[dict]:
 _MEMORY_CHILD = """
 import json, resource, sys
 import etlify
+from peewee import MySQLDatabase
 from playhouse.db_url import connect
 from etlify.adapters import NullAdapter
 from benchmarks.data import define, populate

@@ -185,6 +185,13 @@ class PendingSync(_StateModel):
         )
 
 
-def create_tables() -> None:
-    """Create the sync-state tables and their indexes (safe to run again)."""
-    ensure_bound().create_tables([CrmSynchronisation, PendingSync], safe=True)
+def create_tables() -> list[str]:
+    """Create the sync-state tables, or bring older ones up to date in place.
+
+    Safe to run again. An older table (from an earlier release, or the Ruby
+    gem's) gains the missing columns and indexes and keeps its rows.
+    Returns one line per change made (empty when all was up to date).
+    """
+    from .migrate import upgrade_tables
+
+    return upgrade_tables(ensure_bound())
