@@ -18,7 +18,7 @@ from collections import Counter, namedtuple
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from peewee import IntegrityError
+from peewee import IntegrityError, prefetch
 
 from . import registry, signals
 from .config import config
@@ -106,10 +106,10 @@ class _Batch:
         self.dependency_counts = self._dependency_counts(pks)
         if rows is None:
             rows = self._read_rows(resource_ids)
-        records = {
-            str(record._pk): record
-            for record in model.select().where(in_list(model._meta.primary_key, pks))
-        }
+        query = model.select().where(in_list(model._meta.primary_key, pks))
+        if self.config.prefetch:
+            query = prefetch(query, *self.config.prefetched_models())
+        records = {str(record._pk): record for record in query}
         items = [_Item(rid, records[rid], rows[rid]) for rid in resource_ids if rid in records]
         to_send = self._prepare(items)
         if self.dry_run:

@@ -26,11 +26,24 @@ class SyncConfig:
     sync_dependencies: tuple[str, ...] = ()
     stale_scope: Callable[[Any], Any] | None = None
     job_class: Any = None
+    prefetch: tuple[str, ...] = ()
 
     @property
     def resource_type(self) -> str:
         """The model's registered name, stored in the sync rows."""
         return resource_type(self.model)
+
+    def prefetched_models(self) -> list[type]:
+        """The models ``prefetch`` names, in the order Peewee's ``prefetch()`` takes them."""
+        from .relations import resolve
+
+        found: list[type] = []
+        for path in self.prefetch:
+            for hop in resolve(self.model, path):
+                for model in (hop.through, hop.target):
+                    if model is not None and model not in found:
+                        found.append(model)
+        return found
 
 
 @dataclass
@@ -53,6 +66,7 @@ _OPTIONS = {
     "stale_scope",
     "job_class",
     "resource_type",
+    "prefetch",
 }
 
 
@@ -109,6 +123,9 @@ def declare(model: type, crm_name: str, **options: Any) -> SyncConfig:
     for dependency in sync_dependencies:
         validate_dependency(model, dependency, where, "sync_dependencies", foreign_key_only=True)
 
+    prefetch = tuple(_as_list(where, "prefetch", options.get("prefetch")))
+    for path in prefetch:
+        validate_dependency(model, path, where, "prefetch")
     name = options.get("resource_type") or model.__name__
     config = SyncConfig(
         model=model,
@@ -121,6 +138,7 @@ def declare(model: type, crm_name: str, **options: Any) -> SyncConfig:
         sync_dependencies=sync_dependencies,
         stale_scope=options.get("stale_scope"),
         job_class=job_class,
+        prefetch=prefetch,
     )
     with _lock:
         owner = _names.get(name)

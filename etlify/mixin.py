@@ -24,7 +24,8 @@ class EtlifyMixin:
 
         Options: ``serializer`` and ``crm_object_type`` (required),
         ``id_property``, ``sync_if``, ``dependencies``, ``sync_dependencies``,
-        ``stale_scope``, ``job_class``, ``resource_type``.
+        ``stale_scope``, ``job_class``, ``resource_type``, ``prefetch`` (relations
+        the serializer reads, loaded for a whole batch in one query each).
 
         :raises ConfigurationError: for an unregistered CRM, a missing or bad
             option, or a dependency that is not a relation of the model.

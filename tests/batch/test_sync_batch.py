@@ -8,6 +8,7 @@ import pytest
 from playhouse.test_utils import count_queries
 
 import etlify
+from etlify import BaseSerializer
 from etlify.adapters.base import BatchResult
 from etlify.batch import sync_batch
 from etlify.declarations import sync_config
@@ -311,3 +312,59 @@ def stale_row_tuple(state):
     from etlify.batch import Row
 
     return Row(state.id, state.resource_id, state.crm_id, state.last_digest, state.error_count)
+
+
+class CompanyUserSerializer(BaseSerializer):
+    def as_crm_payload(self):
+        user = self.record
+        return {
+            "email": user.email,
+            "company": user.company.name if user.company else None,
+            "invested": str(sum(i.amount for i in user.investments)),
+        }
+
+
+def users_with_relations(database, adapter, **options):
+    app = define_models(database)
+    etlify.register("hubspot", adapter=adapter)
+    app.User.etlified_with(
+        "hubspot",
+        serializer=CompanyUserSerializer,
+        crm_object_type="contacts",
+        id_property="email",
+        **options,
+    )
+    etlify.create_tables()
+    with app.db.atomic():
+        for i in range(60):
+            company = app.Company.create(name=f"Company {i}")
+            user = app.User.create(email=f"user{i}@example.com", company=company)
+            app.Investment.create(user=user, amount=i)
+    return app, [user.id for user in app.User.select(app.User.id)]
+
+
+def test_prefetched_relations_are_loaded_once_per_batch(database, adapter):
+    app, pks = users_with_relations(database, adapter, prefetch=["company", "investments"])
+    with count_queries() as counter:
+        user_batch(app, pks)
+    assert counter.count < 15
+    assert adapter.objects["contacts"]["1"]["company"] == "Company 0"
+
+
+def test_without_prefetch_a_serializer_reading_relations_queries_per_record(database, adapter):
+    app, pks = users_with_relations(database, adapter)
+    with count_queries() as counter:
+        user_batch(app, pks)
+    assert counter.count > 2 * 60
+
+
+def test_prefetch_names_a_relation_of_the_model(database, adapter):
+    app = define_models(database)
+    etlify.register("hubspot", adapter=adapter)
+    with pytest.raises(etlify.ConfigurationError, match="prefetch"):
+        app.User.etlified_with(
+            "hubspot",
+            serializer=CompanyUserSerializer,
+            crm_object_type="contacts",
+            prefetch=["email"],
+        )
