@@ -180,6 +180,7 @@ def define_models(db: Any) -> SimpleNamespace:
         crm_object_type="contacts",
         id_property="email",
         dependencies=["company", "investments"],
+        prefetch=["company", "investments"],
     )
     db.create_tables([Company, User, Investment])
     return SimpleNamespace(Company=Company, User=User, Investment=Investment)
