@@ -12,6 +12,8 @@ import logging
 import threading
 from typing import Any
 
+from peewee import IntegrityError
+
 from . import claims, registry, signals
 from .config import config
 from .declarations import SyncConfig, sync_config
@@ -21,6 +23,7 @@ from .errors import (
     ApiError,
     ConfigurationError,
     SerializerError,
+    ValidationFailed,
     error_kind,
 )
 from .serializers import build_payload
@@ -125,18 +128,23 @@ def _sync_claimed(
         )
         if not crm_id:
             raise ApiError(f"{type(entry.adapter).__name__}.upsert returned no CRM id")
-        claims.finish(
-            row_id,
-            token,
-            crm_id=str(crm_id),
-            crm_object_type=config_.crm_object_type,
-            **seen,
-            last_digest=digest,
-            last_synced_at=read_at,
-            error_count=0,
-            last_error=None,
-            last_error_kind=None,
-        )
+        try:
+            claims.finish(
+                row_id,
+                token,
+                crm_id=str(crm_id),
+                crm_object_type=config_.crm_object_type,
+                **seen,
+                last_digest=digest,
+                last_synced_at=read_at,
+                error_count=0,
+                last_error=None,
+                last_error_kind=None,
+            )
+        except IntegrityError:
+            raise ValidationFailed(
+                f"CRM object {crm_id} is already linked to another {model.__name__} record"
+            ) from None
     except ConfigurationError:
         claims.release(row_id, token)
         raise

@@ -368,3 +368,4 @@ def test_prefetch_names_a_relation_of_the_model(database, adapter):
             crm_object_type="contacts",
             prefetch=["email"],
         )
+

@@ -300,3 +300,13 @@ def test_status_is_a_str_enum_comparing_equal_to_its_value():
         "deleted",
         "noop",
     }
+
+
+def test_two_records_matching_one_crm_object_leave_the_second_in_error(app):
+    first = app.User.create(email="same@example.com")
+    second = app.User.create(email="SAME@example.com")
+    assert first.sync("hubspot", async_=False) == etlify.Status.SYNCED
+    assert second.sync("hubspot", async_=False) == etlify.Status.ERROR
+    state = second.crm_synchronisation("hubspot")
+    assert state.crm_id is None
+    assert "already linked to another User record" in state.last_error
