@@ -25,11 +25,11 @@ from etlify.state import CrmSynchronisation, PendingSync
 FAST_RETRIES = RetryPolicy(total=5, backoff_factor=0.01, backoff_max=0.1, backoff_jitter=0.01)
 
 
-def database_for(url: str):
+def database_for(url: str, **params):
     """A peewee database for ``url``; SQLite files in WAL mode, so processes can share them."""
     if url.startswith("sqlite"):
-        return connect(url, pragmas={"journal_mode": "wal"}, timeout=30)
-    return connect(url)
+        return connect(url, pragmas={"journal_mode": "wal"}, timeout=30, **params)
+    return connect(url, **params)
 
 
 def now():
