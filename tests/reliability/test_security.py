@@ -41,7 +41,7 @@ def hubspot():
 
 
 def echoing(token):
-    """Answers of a server that echoes the request's credentials back in its errors."""
+    """``(status, body[, headers])`` of a server echoing the credentials in its errors."""
     return [
         (400, {"status": "error", "category": "VALIDATION_ERROR",
                "message": f"Header 'Authorization: Bearer {token}' rejected"}),
@@ -49,7 +49,8 @@ def echoing(token):
                "message": f"token {token} is expired", "context": {"token": [token]}}),
         (500, f"<html><body>Authorization: Bearer {token}</body></html>"),
         (503, f"<html><body>upstream said {token}</body></html>"),
-        (429, {"status": "error", "category": "RATE_LIMITS", "message": f"limit for {token}"}),
+        (429, {"status": "error", "category": "RATE_LIMITS", "message": f"limit for {token}"},
+         {"Retry-After": "0.1"}),
         ("drop", None),
     ]
 
@@ -68,11 +69,11 @@ def test_the_token_appears_in_no_log_line_error_message_last_error_or_repr(
 
     with app.db.connection_context(), signals.failed.connected_to(on_failed):
         ids = create_people(app, 20)
-        for (status, body), pk in zip(echoing(token), ids):
-            hubspot.fail_next(1, status=status, body=body)
+        for (status, body, *headers), pk in zip(echoing(token), ids):
+            hubspot.fail_next(1, status=status, body=body, headers=headers[0] if headers else None)
             assert app.Person(id=pk).sync("hubspot", async_=False) is Status.ERROR
-        for status, body in echoing(token):
-            hubspot.fail_next(1, status=status, body=body)
+        for status, body, *headers in echoing(token):
+            hubspot.fail_next(1, status=status, body=body, headers=headers[0] if headers else None)
             BatchSync.call(async_=False)
         row_reprs = [repr(row) for row in Sync.select()]
 
