@@ -70,6 +70,24 @@ class EtlifyMixin:
         sync_config(type(self), crm_name)
         return sync.delete_record(type(self), _primary_key(self), crm_name, record=self)
 
+    def delete_instance(self, *args: Any, **kwargs: Any) -> Any:
+        """Delete the record as Peewee does, then forget its sync state.
+
+        The CRM objects are left in the CRM; what goes is the link, so that a
+        new record that gets this primary key again (SQLite reuses the highest
+        rowid) starts with no CRM id instead of taking over the deleted
+        record's CRM object. This instance remembers the links:
+        ``crm_delete()`` on it still deletes its CRM objects. Bulk
+        ``Model.delete()`` queries bypass this.
+        """
+        from .sync import forget_record
+
+        pk = self._pk
+        deleted = super().delete_instance(*args, **kwargs)  # type: ignore[misc]
+        if pk is not None:
+            self._etlify_forgotten = forget_record(type(self), pk)
+        return deleted
+
     def build_crm_payload(self, crm_name: str) -> dict[str, Any]:
         """The payload the serializer builds for ``crm_name``."""
         from .serializers import build_payload

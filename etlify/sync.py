@@ -31,7 +31,7 @@ from .state import CrmSynchronisation as Sync
 from .state import PendingSync, read_moment
 from .status import Status
 
-__all__ = ["sync_record", "delete_record", "failure_fields", "describe_error"]
+__all__ = ["sync_record", "delete_record", "forget_record", "failure_fields", "describe_error"]
 
 logger = logging.getLogger("etlify")
 
@@ -66,9 +66,7 @@ def sync_record(
     key = (config_.resource_type, str(pk), crm_name)
     if key in _in_progress():
         return Status.NOOP
-    row, token = claims.claim_row(
-        crm_name, config_.resource_type, str(pk), config_.crm_object_type
-    )
+    row, token = claims.claim_row(crm_name, config_.resource_type, str(pk), config_.crm_object_type)
     _in_progress().add(key)
     try:
         return _sync_claimed(config_, entry, pk, row, token, inline)
@@ -307,7 +305,10 @@ def delete_record(model: type, pk: Any, crm_name: str, record: Any = None) -> St
         & (Sync.resource_id == str(pk))
     )
     if row is None or not row.crm_id:
-        return Status.NOOP
+        forgotten = getattr(record, "_etlify_forgotten", {}).get(crm_name)
+        if forgotten is None:
+            return Status.NOOP
+        return _delete_forgotten(model, pk, entry, record, *forgotten)
     token = claims.acquire(row.id)
     row = Sync.get_by_id(row.id)
     if not row.crm_id:
@@ -337,3 +338,53 @@ def delete_record(model: type, pk: Any, crm_name: str, record: Any = None) -> St
     )
     signals.send(signals.deleted, model, record=record, crm_name=crm_name, crm_id=row.crm_id)
     return Status.DELETED
+
+
+def _delete_forgotten(
+    model: type, pk: Any, entry: Any, record: Any, object_type: str, crm_id: str
+) -> Status:
+    """Delete the CRM object of a record whose sync state was forgotten with it."""
+    try:
+        entry.adapter.delete(object_type, crm_id)
+    except Exception as error:
+        logger.warning(
+            "etlify: delete of %s #%s from %s failed: %s",
+            model.__name__,
+            pk,
+            entry.name,
+            describe_error(error, entry.adapter),
+        )
+        signals.send(signals.failed, model, record=record, crm_name=entry.name, error=error)
+        return Status.ERROR
+    del record._etlify_forgotten[entry.name]
+    signals.send(signals.deleted, model, record=record, crm_name=entry.name, crm_id=crm_id)
+    return Status.DELETED
+
+
+def forget_record(model: type, pk: Any) -> dict[str, tuple[str, str]]:
+    """Drop the sync state of record ``pk`` of ``model`` in every CRM.
+
+    For a record deleted from the database: its sync rows and pending syncs
+    go, so that a record created later with the same primary key is new to
+    the CRM. Returns ``{crm_name: (object type, crm id)}`` of the CRM objects
+    the record was linked to, which are left in the CRM.
+    """
+    from .declarations import crm_names_for, resource_type
+
+    if not crm_names_for(model):
+        return {}
+    name = resource_type(model)
+    mine = (Sync.resource_type == name) & (Sync.resource_id == str(pk))
+    links = {
+        crm_name: (object_type, crm_id)
+        for crm_name, object_type, crm_id in Sync.select(
+            Sync.crm_name, Sync.crm_object_type, Sync.crm_id
+        )
+        .where(mine & Sync.crm_id.is_null(False))
+        .tuples()
+    }
+    PendingSync.delete().where(
+        (PendingSync.resource_type == name) & (PendingSync.resource_id == str(pk))
+    ).execute()
+    Sync.delete().where(mine).execute()
+    return links

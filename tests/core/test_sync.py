@@ -310,3 +310,15 @@ def test_two_records_matching_one_crm_object_leave_the_second_in_error(app):
     state = second.crm_synchronisation("hubspot")
     assert state.crm_id is None
     assert "already linked to another User record" in state.last_error
+
+
+def test_deleting_a_record_forgets_its_crm_link_so_a_reused_id_starts_fresh(app, adapter):
+    old = app.User.create(email="ada@example.com")
+    old.sync("hubspot", async_=False)
+    old_crm_id = old.crm_synchronisation("hubspot").crm_id
+    old.delete_instance()
+    new = app.User.create(id=old.id, email="bob@example.com")
+    assert new.crm_synchronisation("hubspot") is None
+    assert new.sync("hubspot", async_=False) == etlify.Status.SYNCED
+    assert new.crm_synchronisation("hubspot").crm_id != old_crm_id
+    assert adapter.objects["contacts"][old_crm_id]["email"] == "ada@example.com"
