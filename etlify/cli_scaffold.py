@@ -34,10 +34,12 @@ db = SqliteDatabase("{module}.db", pragmas={{"journal_mode": "wal"}}, timeout=30
 etlify.configure(database=db)
 
 # Without a token HubSpot is registered disabled: every sync is a no-op.
+# HUBSPOT_BASE_URL points it elsewhere, e.g. at `python -m etlify.testing.hubspot`.
 token = os.environ.get("HUBSPOT_PRIVATE_APP_TOKEN")
+base_url = os.environ.get("HUBSPOT_BASE_URL", "https://api.hubapi.com")
 etlify.register(
     "hubspot",
-    adapter=HubspotV3Adapter(access_token=token) if token else NullAdapter(),
+    adapter=HubspotV3Adapter(access_token=token, base_url=base_url) if token else NullAdapter(),
     enabled=bool(token),
 )
 
@@ -118,11 +120,19 @@ def run_serializer(args: argparse.Namespace) -> int:
     return 0
 
 
+TIMESTAMPS = ("created_at", "updated_at")
+
+
 def serializer_source(model: type) -> str:
-    """The source of a serializer class sending each field of ``model`` but its primary key."""
+    """The source of a serializer class sending each field of ``model``.
+
+    The primary key and the ``created_at``/``updated_at`` timestamps are left
+    out: a timestamp in the payload changes its digest on every save, which
+    would cost a CRM call for nothing.
+    """
     lines = []
     for field in model._meta.sorted_fields:
-        if field.primary_key:
+        if field.primary_key or field.name in TIMESTAMPS:
             continue
         attribute = field.object_id_name if isinstance(field, ForeignKeyField) else field.name
         lines.append(f'            "{field.name}": record.{attribute},')

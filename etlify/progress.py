@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Any, Callable, TextIO
 
-__all__ = ["ProgressBar", "progress_callback"]
+__all__ = ["ProgressBar", "progress_callback", "tqdm_bar"]
 
 
 class ProgressBar:
@@ -30,12 +30,33 @@ class ProgressBar:
         self.stream.flush()
 
 
+def tqdm_bar() -> Callable[[int, int], None] | None:
+    """A ``(done, total)`` callable drawing a tqdm bar, when the ``progress`` extra is installed."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    bar = tqdm(file=sys.stderr, unit="record")
+
+    def update(done: int, total: int) -> None:
+        bar.total, bar.n = total, done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return update
+
+
 def progress_callback(progress: Any) -> Callable[[int, int], None] | None:
-    """``progress`` as a ``(done, total)`` callable: ``True`` gives a bar on stderr."""
+    """``progress`` as a ``(done, total)`` callable.
+
+    ``True`` gives a bar on stderr: tqdm's when it is installed (the
+    ``progress`` extra), else a small built-in one.
+    """
     if progress is None or progress is False:
         return None
     if progress is True:
-        return ProgressBar()
+        return tqdm_bar() or ProgressBar()
     if not callable(progress):
         raise TypeError(f"progress must be True or a callable(done, total), not {progress!r}")
     return progress

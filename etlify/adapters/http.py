@@ -7,8 +7,8 @@ Retries are done here rather than by urllib3, whose ``Retry`` leaves POST and
 PATCH out by default and reads ``Retry-After`` only for some statuses. What may
 be replayed depends on the request (see :class:`Replay`): an idempotent call is
 retried after any transient failure; a create is retried only when HubSpot
-surely did not process it (the connection was never made, or the answer was a
-429 or a 5xx), since HubSpot has no idempotency key and a replayed create can
+surely did not process it (the connection was never made, or the answer was
+429, 502, 503 or 504), since HubSpot has no idempotency key and a replayed create can
 make a second object.
 """
 

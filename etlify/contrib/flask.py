@@ -210,7 +210,7 @@ def status_command() -> None:
 @cli.command("errors")
 @click.option("--crm", "crm_name", default=None, help="Only this CRM.")
 @click.option("--model", "model_name", default=None, help="Only this model (its name).")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
 def errors_command(crm_name: str | None, model_name: str | None, limit: int) -> None:
     """The failing records, newest failure first, with their last error."""
     query = Sync.with_error()

@@ -142,10 +142,16 @@ def test_serializer_writes_a_skeleton_from_the_fields(project):
     assert result.returncode == 0, result.stderr
     source = (project / "person_serializer.py").read_text()
     assert "class PersonSerializer(BaseSerializer):" in source
-    for field in ("email", "name", "updated_at"):
+    for field in ("email", "name"):
         assert f'"{field}": record.{field},' in source
     namespace: dict = {}
     exec(compile(source, "person_serializer.py", "exec"), namespace)
+
+
+def test_serializer_leaves_timestamps_out_of_the_payload(project):
+    run(project, "serializer", "Person")
+
+    assert "updated_at" not in (project / "person_serializer.py").read_text()
 
 
 def test_serializer_writes_to_output(project):
