@@ -21,6 +21,7 @@ from typing import Any, Callable
 from peewee import IntegrityError, prefetch
 
 from . import registry, signals
+from .claims import unclaimed
 from .config import config
 from .declarations import SyncConfig, sync_config
 from .digest import digest_of
@@ -31,7 +32,7 @@ from .state import CrmSynchronisation as Sync
 from .state import PendingSync, database_proxy, read_moment
 from .sync import describe_error, failure_fields, release_waiting, sync_record
 
-__all__ = ["sync_batch", "BatchOutcome"]
+__all__ = ["sync_batch", "BatchOutcome", "with_rate_limit"]
 
 logger = logging.getLogger("etlify")
 
@@ -184,7 +185,7 @@ class _Batch:
         Sync.update(
             claim_token=self.token,
             claimed_until=now + dt.timedelta(seconds=config.claim_timeout),
-        ).where(in_list(Sync.id, [item.row.id for item in items]) & _free(now)).execute()
+        ).where(in_list(Sync.id, [item.row.id for item in items]) & unclaimed(now)).execute()
         fresh = {row.id: row for row in self._select_rows(Sync.claim_token == self.token).values()}
         claimed = []
         for item in items:
@@ -409,20 +410,7 @@ class _Batch:
         self.synced[item.resource_id] = (item, crm_id, not item.row.crm_id)
 
     def _with_rate_limit(self, call: Callable, chunk: list[_Item]) -> Any:
-        """``call(chunk)``, waiting and resending when the CRM answers 429."""
-        for attempt in range(RATE_LIMIT_RETRIES + 1):
-            try:
-                return call(chunk)
-            except RateLimited as error:
-                if attempt == RATE_LIMIT_RETRIES:
-                    raise
-                wait = error.retry_after if error.retry_after is not None else 10.0
-                limiter = getattr(self.adapter, "rate_limiter", None)
-                if limiter is not None and hasattr(limiter, "pause"):
-                    limiter.pause(wait)
-                logger.info("etlify: rate limited; resuming in %.1f s", wait)
-                time.sleep(wait)
-        raise AssertionError("unreachable")
+        return with_rate_limit(self.adapter, call, chunk)
 
     # -- writing -------------------------------------------------------------
 
@@ -433,7 +421,7 @@ class _Batch:
         and a ``last_synced_at`` is never moved back.
         """
         now = config.now()
-        guard = _free(now) | (Sync.claim_token == self.token)
+        guard = unclaimed(now) | (Sync.claim_token == self.token)
         released = {"claim_token": None, "claimed_until": None, "updated_at": now}
         cleared = {"error_count": 0, "last_error": None, "last_error_kind": None}
         synced = list(self.synced.values())
@@ -617,9 +605,25 @@ class _Batch:
                     jobs.dispatch(dep_config, dependency._pk)
 
 
-def _free(now: dt.datetime) -> Any:
-    """Rows no worker holds: never claimed, or whose claim expired."""
-    return Sync.claim_token.is_null() | (Sync.claimed_until < now)
+def with_rate_limit(adapter: Any, call: Callable, *args: Any) -> Any:
+    """``call(*args)``, waiting and sending again when the CRM answers 429.
+
+    The wait is the answer's ``Retry-After`` (else 10 s), shared with every
+    thread through the adapter's rate limiter when it has one.
+    """
+    for attempt in range(RATE_LIMIT_RETRIES + 1):
+        try:
+            return call(*args)
+        except RateLimited as error:
+            if attempt == RATE_LIMIT_RETRIES:
+                raise
+            wait = error.retry_after if error.retry_after is not None else 10.0
+            limiter = getattr(adapter, "rate_limiter", None)
+            if limiter is not None and hasattr(limiter, "pause"):
+                limiter.pause(wait)
+            logger.info("etlify: rate limited; resuming in %.1f s", wait)
+            time.sleep(wait)
+    raise AssertionError("unreachable")
 
 
 def _update_cases(per_row: dict[int, dict[str, Any]], common: dict[str, Any], guard: Any) -> None:

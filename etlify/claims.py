@@ -17,9 +17,14 @@ from typing import Any
 from .config import config
 from .state import CrmSynchronisation as Sync
 
-__all__ = ["claim_row", "acquire", "finish", "release"]
+__all__ = ["claim_row", "acquire", "finish", "release", "unclaimed"]
 
 logger = logging.getLogger("etlify")
+
+
+def unclaimed(now: dt.datetime) -> Any:
+    """The condition of rows no worker holds: never claimed, or whose lease expired."""
+    return Sync.claim_token.is_null() | (Sync.claimed_until < now)
 
 
 def claim_row(
@@ -39,9 +44,7 @@ def claim_row(
     now = config.now()
     lease = now + dt.timedelta(seconds=config.claim_timeout)
     claimed = (
-        Sync.update(claim_token=token, claimed_until=lease)
-        .where(where & (Sync.claim_token.is_null() | (Sync.claimed_until < now)))
-        .execute()
+        Sync.update(claim_token=token, claimed_until=lease).where(where & unclaimed(now)).execute()
     )
     if not claimed:
         Sync.insert(
@@ -69,7 +72,7 @@ def try_acquire(row_id: int) -> str | None:
     lease = now + dt.timedelta(seconds=config.claim_timeout)
     claimed = (
         Sync.update(claim_token=token, claimed_until=lease)
-        .where((Sync.id == row_id) & (Sync.claim_token.is_null() | (Sync.claimed_until < now)))
+        .where((Sync.id == row_id) & unclaimed(now))
         .execute()
     )
     return token if claimed else None

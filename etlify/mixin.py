@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from .declarations import crm_names_for, declare, resource_type, sync_config
@@ -87,6 +88,19 @@ class EtlifyMixin:
         if pk is not None:
             self._etlify_forgotten = forget_record(type(self), pk)
         return deleted
+
+    @classmethod
+    def crm_delete_many(cls, crm_name: str, ids: Iterable[Any]) -> dict[str, int]:
+        """Delete the records ``ids`` of this model from ``crm_name`` (inline).
+
+        Uses the adapter's ``batch_delete`` (100 objects a request) when it
+        has one. Returns counts by outcome: ``deleted``, ``noop`` (no CRM id),
+        ``errors``; ``disabled`` for a disabled CRM.
+        """
+        from .batch_delete import delete_batch
+
+        counts = delete_batch(sync_config(cls, crm_name), list(ids))
+        return {name: counts[name] for name in counts if counts[name]}
 
     def build_crm_payload(self, crm_name: str) -> dict[str, Any]:
         """The payload the serializer builds for ``crm_name``."""
