@@ -32,6 +32,12 @@ class Config:
         worker expires.
     :ivar now: Etlify's clock, ``callable() -> datetime``; naive UTC by default.
         Use the same convention as the models' ``updated_at``.
+    :ivar sync_margin: seconds taken off ``last_synced_at``. A write
+        transaction that stamps ``updated_at`` and commits after a sync read
+        the record is otherwise missed; set this to the longest such
+        transaction. Records edited within the margin before a sync are
+        checked once more (a digest compare, no CRM call). Default 0; at
+        least 1 on MySQL/MariaDB, whose ``DATETIME`` keeps whole seconds.
     """
 
     _options = (
@@ -42,6 +48,7 @@ class Config:
         "jobs",
         "claim_timeout",
         "now",
+        "sync_margin",
     )
 
     def __init__(self) -> None:
@@ -52,6 +59,7 @@ class Config:
         self.jobs: Any = None
         self.claim_timeout: float = 120.0
         self.now: Callable[[], dt.datetime] = utcnow
+        self.sync_margin: float = 0.0
 
     def update(self, **options: Any) -> None:
         """Set the given options, validating each."""
@@ -68,6 +76,12 @@ class Config:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ConfigurationError(
                     f"claim_timeout must be a positive number of seconds, not {value!r}"
+                )
+        if "sync_margin" in options:
+            value = options["sync_margin"]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ConfigurationError(
+                    f"sync_margin must be a number of seconds (0 or more), not {value!r}"
                 )
         for name in ("digest_strategy", "now"):
             if name in options and not callable(options[name]):
@@ -102,7 +116,7 @@ def configure(**options: Any) -> Config:
     """Set Etlify's global options and return the live :class:`Config`.
 
     Options: ``database``, ``logger``, ``digest_strategy``, ``max_sync_errors``,
-    ``jobs``, ``claim_timeout``, ``now``. Raises :class:`ConfigurationError`
+    ``jobs``, ``claim_timeout``, ``now``, ``sync_margin``. Raises :class:`ConfigurationError`
     for an unknown option or a bad value.
     """
     config.update(**options)

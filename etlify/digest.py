@@ -85,7 +85,38 @@ def canonical_json(payload: Any) -> str:
 
 def stable_sha256(payload: Any) -> str:
     """The hex SHA-256 of ``canonical_json(payload)``: the default digest strategy."""
-    return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+    try:
+        return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+    except (UnicodeEncodeError, ValueError) as error:
+        # Rare enough to look for the culprit only now: a string with a lone
+        # surrogate, or an int too long for Python to print.
+        where = _unencodable(payload, "payload") or "payload cannot be encoded"
+        raise SerializerError(f"{where} ({error})") from None
+
+
+def _unencodable(value: Any, path: str) -> str:
+    """The key path of the first value in ``value`` that has no UTF-8 JSON form."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found = _unencodable(item, f"{path}[{json.dumps(key, ensure_ascii=False)}]")
+            if found:
+                return found
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for index, item in enumerate(value):
+            found = _unencodable(item, f"{path}[{index}]")
+            if found:
+                return found
+    elif isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"{path} is a string that is not valid Unicode"
+    elif isinstance(value, int) and not isinstance(value, bool):
+        try:
+            str(value)
+        except ValueError:
+            return f"{path} is an integer too long to encode"
+    return ""
 
 
 def digest_of(payload: Any) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from peewee import OP, SQL, Expression, NodeList, Tuple, quote
+from peewee import OP, SQL, Expression, NodeList, Tuple
 
 __all__ = ["in_list", "in_pairs", "case_of", "execute_in"]
 
@@ -70,7 +70,7 @@ def execute_in(query: Any, fields: Sequence[Any], keys: Sequence[tuple]) -> int:
     if " WHERE " not in sql:
         raise ValueError("execute_in() needs a query with a WHERE clause")
     param = database.param
-    names = [quote((field.column_name,), database.quote) for field in fields]
+    names = [_quoted(field.column_name, database.quote) for field in fields]
     condition = f"{names[0]} IN ({', '.join([param] * len(keys))})"
     params = [*params, *(key[0] for key in keys)]
     if len(fields) > 1:
@@ -79,3 +79,9 @@ def execute_in(query: Any, fields: Sequence[Any], keys: Sequence[tuple]) -> int:
         params.extend(value for key in keys for value in key)
     cursor = database.execute_sql(f"{sql} AND {condition}", params)
     return cursor.rowcount
+
+
+def _quoted(name: str, quotes: str) -> str:
+    """``name`` as an SQL identifier, its quote characters doubled as Peewee's own do."""
+    opening, closing = quotes
+    return opening + name.replace(closing, closing * 2) + closing

@@ -43,24 +43,25 @@ def _now():
     return config.now()
 
 
-#: Seconds taken off ``last_synced_at`` where a database keeps whole seconds.
-WHOLE_SECOND_MARGIN = dt.timedelta(seconds=1)
+#: The least margin where a database keeps whole seconds (MySQL/MariaDB ``DATETIME``).
+WHOLE_SECOND_MARGIN = 1.0
 
 
 def read_moment(model: Any) -> dt.datetime:
     """The ``last_synced_at`` to store for a payload of ``model`` read now.
 
-    ``config.now()``, less one second where the model's or the sync state's
-    database is MySQL/MariaDB, whose ``DATETIME`` columns keep whole seconds:
-    without the margin an edit made in the same second as the read would be
-    stored as older than the sync and never sent. The cost is at most one
-    extra digest check, with no CRM call, for a record edited just before.
+    ``config.now()`` less ``config.sync_margin`` seconds, and less at least one
+    second where the model's or the sync state's database is MySQL/MariaDB,
+    whose ``DATETIME`` columns keep whole seconds: without the margin an edit
+    made in the same second as the read would be stored as older than the
+    sync and never sent. The cost is at most one extra digest check, with no
+    CRM call, for a record edited just before.
     """
-    now = config.now()
+    margin = config.sync_margin
     for database in (model._meta.database, database_proxy):
         if isinstance(getattr(database, "obj", database), MySQLDatabase):
-            return now - WHOLE_SECOND_MARGIN
-    return now
+            margin = max(margin, WHOLE_SECOND_MARGIN)
+    return config.now() - dt.timedelta(seconds=margin)
 
 
 def bind_database(database: Any) -> None:

@@ -45,6 +45,15 @@ def wipe(db) -> None:
     db.execute_sql("SET FOREIGN_KEY_CHECKS = 1")
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--soak",
+        action="store_true",
+        default=False,
+        help="run the long variants of the reliability tests (e.g. 20,000 records)",
+    )
+
+
 @pytest.fixture(autouse=True)
 def clean_etlify():
     """Every test starts and ends with no CRM, model or setting registered."""

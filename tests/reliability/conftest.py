@@ -1,6 +1,7 @@
 """Fixtures of the reliability tests: the ``--soak`` switch, databases, the log watch.
 
-Long variants run with ``python -m pytest tests/reliability --soak``.
+Long variants run with ``python -m pytest --soak`` (the option is declared in
+``tests/conftest.py``, where pytest reads options from).
 """
 
 from __future__ import annotations
@@ -14,15 +15,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKEND_URLS = {"postgres": "ETLIFY_TEST_POSTGRES", "mysql": "ETLIFY_TEST_MYSQL"}
-
-
-def pytest_addoption(parser):
-    parser.addoption(
-        "--soak",
-        action="store_true",
-        default=False,
-        help="run the long variants of the reliability tests (e.g. 20,000 records)",
-    )
 
 
 @pytest.fixture(scope="session")

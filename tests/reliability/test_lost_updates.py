@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from etlify import BatchSync, Finder, Status
+from etlify import BatchSync, Finder, Status, configure
 from etlify.declarations import sync_config
 from etlify.testing.hubspot import FakeHubSpot
 
@@ -135,26 +135,14 @@ def test_an_edit_during_a_batch_sync_is_stale_afterwards_and_sent_next(app, hubs
                      for i in range(5)}
 
 
-SLOW_TRANSACTION = (
-    "the edit's transaction set updated_at before the sync read the record and committed "
-    "after it: the read saw the old row, last_synced_at (state.py read_moment, the moment "
-    "of the read) is later than that updated_at, and the finder (stale.py _Plan, "
-    "'own >= synced_at') never calls the record stale again, so the edit is never sent"
-)
-
-
-@pytest.mark.parametrize(
-    "backend",
-    [
-        pytest.param("postgres", marks=pytest.mark.xfail(strict=True, reason=SLOW_TRANSACTION)),
-        pytest.param("mysql", marks=pytest.mark.xfail(strict=True, reason=SLOW_TRANSACTION)),
-    ],
-)
-def test_an_edit_committed_after_an_in_flight_sync_read_the_record_is_stale_afterwards(
+@pytest.mark.parametrize("backend", ["postgres", "mysql"])
+def test_an_edit_committed_after_a_sync_read_the_record_is_sent_within_the_sync_margin(
     app, hubspot
 ):
     """A request saves the record, works on for two seconds (past MariaDB's one-second
-    margin), and commits while a sync of the record is in flight."""
+    margin), and commits while a sync of the record is in flight. A sync margin longer
+    than the transaction keeps the record stale."""
+    configure(sync_margin=5)
     with app.db.connection_context():
         [pk] = create_people(app, 1)
         with app.db.atomic():

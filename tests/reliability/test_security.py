@@ -346,12 +346,12 @@ def test_no_sql_is_built_by_formatting_outside_the_sql_helpers():
     assert found == []
 
 
-def test_the_sql_helpers_format_placeholders_and_peewee_quoted_names_only():
-    """``etlify/sql.py`` formats parameter marks, and column names only through ``quote``."""
+def test_the_sql_helpers_format_placeholders_and_quoted_names_only():
+    """``etlify/sql.py`` formats parameter marks, and column names only through ``_quoted``."""
     source = (ETLIFY / "sql.py").read_text()
     tree = ast.parse(source)
     quoted = {id(node) for call in ast.walk(tree) if isinstance(call, ast.Call)
-              and getattr(call.func, "id", None) == "quote" for node in ast.walk(call)}
+              and getattr(call.func, "id", None) == "_quoted" for node in ast.walk(call)}
     names = [node for node in ast.walk(tree) if isinstance(node, ast.Attribute)
              and node.attr in ("column_name", "table_name", "name")]
     assert names and all(id(node) in quoted for node in names)
@@ -359,13 +359,6 @@ def test_the_sql_helpers_format_placeholders_and_peewee_quoted_names_only():
     assert functions <= {"in_list", "in_pairs", "execute_in"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sql.py execute_in: peewee's quote() wraps a column name in quote characters "
-           "without doubling the ones inside it (peewee's Entity does), so a column name "
-           "holding a quote breaks or changes the statement; batch.py only passes the sync "
-           "table's own columns today, so nothing user-controlled reaches it yet",
-)
 @pytest.mark.parametrize("backend", ["sqlite", "postgres", "mysql"])
 def test_execute_in_quotes_a_column_name_holding_quotes(backend, tmp_path):
     from etlify.sql import execute_in
