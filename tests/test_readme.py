@@ -178,7 +178,7 @@ def test_the_required_sections_are_there():
         "Licence",
     ]:
         assert name in headings
-    assert "Figures: see below." in _section("Reliability")
+    assert "python -m pytest tests/reliability" in _section("Reliability")
     assert "benchmarks/RESULTS.md" in _section("Benchmarks")
     assert "python -m benchmarks --quick" in _section("Benchmarks")
 
