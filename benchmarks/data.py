@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from types import SimpleNamespace
 
-from peewee import CharField, DateTimeField, ForeignKeyField, Model
+from peewee import CharField, DateTimeField, ForeignKeyField, Model, PostgresqlDatabase
 
 import etlify
 from etlify import BaseSerializer, EtlifyMixin
@@ -42,7 +42,9 @@ def define(database) -> SimpleNamespace:
             return {"email": user.email, "firstname": user.first_name, "lastname": user.last_name}
 
     etlify.configure(database=database)
-    database.drop_tables([User, Company, etlify.CrmSynchronisation, etlify.PendingSync])
+    # CASCADE on PostgreSQL: other tables of a shared database may refer to these.
+    cascade = {"cascade": True} if isinstance(database, PostgresqlDatabase) else {}
+    database.drop_tables([User, Company, etlify.CrmSynchronisation, etlify.PendingSync], **cascade)
     database.create_tables([Company, User])
     etlify.create_tables()
     return SimpleNamespace(

@@ -8,6 +8,7 @@ import os
 import platform
 import shutil
 import time
+import traceback
 
 from . import scenarios
 
@@ -87,13 +88,28 @@ def main(argv: list[str] | None = None) -> int:
             default=str,
         )
     print(f"\nfigures written to {args.output}")
-    return 0
+    # A missed target is a figure to report; a scenario that crashed is a failure.
+    return 1 if any("error" in row["details"] for row in rows) else 0
 
 
 def _run(name, runner, size, workdir, **extra):
-    print(f"running {name} {extra.get('label', '')} {size} ...", flush=True)
+    label = extra.get("label", "")
+    print(f"running {name} {label} {size} ...", flush=True)
     started = time.perf_counter()
-    result = runner(workdir=workdir, **size, **extra)
+    try:
+        result = runner(workdir=workdir, **size, **extra)
+    except Exception as error:  # one broken scenario must not hide the others' figures
+        traceback.print_exc()
+        return [
+            scenarios.row(
+                name,
+                f"{label} failed: {type(error).__name__}".strip(),
+                float("nan"),
+                "-",
+                False,
+                error=str(error),
+            )
+        ]
     print(f"  done in {time.perf_counter() - started:.1f} s", flush=True)
     return result
 
