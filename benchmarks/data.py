@@ -11,8 +11,8 @@ import etlify
 from etlify import BaseSerializer, EtlifyMixin
 
 
-def define(database) -> SimpleNamespace:
-    """Fresh models bound to ``database``, with empty tables and Etlify's tables."""
+def define(database, keep: bool = False) -> SimpleNamespace:
+    """Models bound to ``database``: fresh, empty tables, unless ``keep`` (use what is there)."""
 
     class Base(Model):
         class Meta:
@@ -42,11 +42,13 @@ def define(database) -> SimpleNamespace:
             return {"email": user.email, "firstname": user.first_name, "lastname": user.last_name}
 
     etlify.configure(database=database)
-    # CASCADE on PostgreSQL: other tables of a shared database may refer to these.
-    cascade = {"cascade": True} if isinstance(database, PostgresqlDatabase) else {}
-    database.drop_tables([User, Company, etlify.CrmSynchronisation, etlify.PendingSync], **cascade)
-    database.create_tables([Company, User])
-    etlify.create_tables()
+    if not keep:
+        # CASCADE on PostgreSQL: other tables of a shared database may refer to these.
+        cascade = {"cascade": True} if isinstance(database, PostgresqlDatabase) else {}
+        tables = [User, Company, etlify.CrmSynchronisation, etlify.PendingSync]
+        database.drop_tables(tables, **cascade)
+        database.create_tables([Company, User])
+        etlify.create_tables()
     return SimpleNamespace(
         db=database,
         Company=Company,
