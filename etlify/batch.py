@@ -30,7 +30,13 @@ from .serializers import build_payload
 from .sql import case_of, execute_in, in_list, in_pairs
 from .state import CrmSynchronisation as Sync
 from .state import PendingSync, database_proxy, read_moment
-from .sync import describe_error, failure_fields, release_waiting, sync_record
+from .sync import (
+    describe_error,
+    failure_fields,
+    release_waiting,
+    report_failure,
+    sync_record,
+)
 
 __all__ = ["sync_batch", "BatchOutcome", "with_rate_limit"]
 
@@ -560,14 +566,7 @@ class _Batch:
                 signals.skipped, model, record=item.record, crm_name=crm_name, reason="sync_if"
             )
         for item, error in self.failed.values():
-            logger.warning(
-                "etlify: sync of %s #%s to %s failed: %s",
-                model.__name__,
-                item.resource_id,
-                crm_name,
-                describe_error(error, self.adapter),
-            )
-            signals.send(signals.failed, model, record=item.record, crm_name=crm_name, error=error)
+            report_failure("sync", model, item.resource_id, self.entry, item.record, error)
         for item in self.buffered:
             signals.send(
                 signals.buffered,

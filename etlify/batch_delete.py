@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import uuid
 from collections import Counter
 from itertools import groupby
@@ -17,11 +16,9 @@ from .declarations import SyncConfig
 from .sql import in_list
 from .state import CrmSynchronisation as Sync
 from .state import database_proxy
-from .sync import describe_error, failure_fields
+from .sync import failure_fields, report_failure
 
 __all__ = ["delete_batch"]
-
-logger = logging.getLogger("etlify")
 
 #: Objects deleted by one request.
 REQUEST_SIZE = 100
@@ -99,13 +96,6 @@ def delete_batch(config_: SyncConfig, pks: list[Any]) -> Counter:
     for row in deleted:
         signals.send(signals.deleted, model, record=None, crm_name=entry.name, crm_id=row.crm_id)
     for row, error in failed:
-        logger.warning(
-            "etlify: delete of %s #%s from %s failed: %s",
-            model.__name__,
-            row.resource_id,
-            entry.name,
-            describe_error(error, entry.adapter),
-        )
-        signals.send(signals.failed, model, record=None, crm_name=entry.name, error=error)
+        report_failure("delete", model, row.resource_id, entry, None, error)
     counts.update(deleted=len(deleted), errors=len(failed))
     return counts

@@ -31,7 +31,14 @@ from .state import CrmSynchronisation as Sync
 from .state import PendingSync, read_moment
 from .status import Status
 
-__all__ = ["sync_record", "delete_record", "forget_record", "failure_fields", "describe_error"]
+__all__ = [
+    "sync_record",
+    "delete_record",
+    "forget_record",
+    "failure_fields",
+    "describe_error",
+    "report_failure",
+]
 
 logger = logging.getLogger("etlify")
 
@@ -148,14 +155,7 @@ def _sync_claimed(
         raise
     except Exception as error:
         claims.finish(row_id, token, **failure_fields(row, error, entry.adapter))
-        logger.warning(
-            "etlify: sync of %s #%s to %s failed: %s",
-            model.__name__,
-            pk,
-            entry.name,
-            describe_error(error, entry.adapter),
-        )
-        signals.send(signals.failed, model, record=record, crm_name=entry.name, error=error)
+        report_failure("sync", model, pk, entry, record, error)
         return Status.ERROR
     signals.send(
         signals.synced,
@@ -185,6 +185,21 @@ def _ask_sync_if(config_: SyncConfig, record: Any) -> bool:
         raise SerializerError(
             f"sync_if of {config_.model.__name__} raised {type(error).__name__}: {error}"
         ) from error
+
+
+def report_failure(
+    action: str, model: type, pk: Any, entry: Any, record: Any, error: BaseException
+) -> None:
+    """Log a failed sync or delete (token masked) and send the ``failed`` signal."""
+    logger.warning(
+        "etlify: %s of %s #%s with %s failed: %s",
+        action,
+        model.__name__,
+        pk,
+        entry.name,
+        describe_error(error, entry.adapter),
+    )
+    signals.send(signals.failed, model, record=record, crm_name=entry.name, error=error)
 
 
 def describe_error(error: BaseException, adapter: Any = None) -> str:
@@ -318,14 +333,7 @@ def delete_record(model: type, pk: Any, crm_name: str, record: Any = None) -> St
         entry.adapter.delete(row.crm_object_type or config_.crm_object_type, row.crm_id)
     except Exception as error:
         claims.finish(row.id, token, **failure_fields(row, error, entry.adapter))
-        logger.warning(
-            "etlify: delete of %s #%s from %s failed: %s",
-            model.__name__,
-            pk,
-            crm_name,
-            describe_error(error, entry.adapter),
-        )
-        signals.send(signals.failed, model, record=record, crm_name=crm_name, error=error)
+        report_failure("delete", model, pk, entry, record, error)
         return Status.ERROR
     claims.finish(
         row.id,
@@ -347,14 +355,7 @@ def _delete_forgotten(
     try:
         entry.adapter.delete(object_type, crm_id)
     except Exception as error:
-        logger.warning(
-            "etlify: delete of %s #%s from %s failed: %s",
-            model.__name__,
-            pk,
-            entry.name,
-            describe_error(error, entry.adapter),
-        )
-        signals.send(signals.failed, model, record=record, crm_name=entry.name, error=error)
+        report_failure("delete", model, pk, entry, record, error)
         return Status.ERROR
     del record._etlify_forgotten[entry.name]
     signals.send(signals.deleted, model, record=record, crm_name=entry.name, crm_id=crm_id)
