@@ -10,6 +10,7 @@ describes what the CRM confirmed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -18,7 +19,7 @@ from collections import Counter, namedtuple
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from peewee import IntegrityError, prefetch
+from peewee import IntegrityError, PostgresqlDatabase, prefetch
 
 from . import registry, signals
 from .claims import unclaimed
@@ -57,8 +58,15 @@ class BatchOutcome:
 
 
 #: The sync-row columns a batch works with, read as :class:`Row` tuples.
-ROW_FIELDS = (Sync.id, Sync.resource_id, Sync.crm_id, Sync.last_digest, Sync.error_count)
-Row = namedtuple("Row", "id resource_id crm_id last_digest error_count")
+ROW_FIELDS = (
+    Sync.id,
+    Sync.resource_id,
+    Sync.crm_id,
+    Sync.last_digest,
+    Sync.error_count,
+    Sync.last_synced_at,
+)
+Row = namedtuple("Row", "id resource_id crm_id last_digest error_count last_synced_at")
 
 
 @dataclass
@@ -103,6 +111,8 @@ class _Batch:
         self.waiting: dict[str, list[tuple[Any, SyncConfig]]] = {}
         self.buffered: list[_Item] = []
         self.token = uuid.uuid4().hex
+        self.claimed_ids: list[int] = []
+        self.lease_until = dt.datetime.min
 
     # -- reading -------------------------------------------------------------
 
@@ -133,6 +143,7 @@ class _Batch:
             # One short transaction for all the writes: no CRM call happens in it.
             with database_proxy.atomic():
                 self._write()
+            self._release_leftovers()
         self._announce()
         self._follow_up()
         return self.outcome
@@ -151,7 +162,7 @@ class _Batch:
         """The rows of these records as they are now; a blank one for each record without."""
         rows = self._select_rows(in_list(Sync.resource_id, resource_ids))
         for rid in resource_ids:
-            rows.setdefault(rid, Row(None, rid, None, None, 0))
+            rows.setdefault(rid, Row(None, rid, None, None, 0, None))
         return rows
 
     def _add_missing_rows(self, items: list[_Item]) -> None:
@@ -188,15 +199,20 @@ class _Batch:
         if not items:
             return []
         now = config.now()
-        Sync.update(
-            claim_token=self.token,
-            claimed_until=now + dt.timedelta(seconds=config.claim_timeout),
-        ).where(in_list(Sync.id, [item.row.id for item in items]) & unclaimed(now)).execute()
-        fresh = {row.id: row for row in self._select_rows(Sync.claim_token == self.token).values()}
+        ids = [item.row.id for item in items]
+        self.lease_until = now + dt.timedelta(seconds=config.claim_timeout)
+        Sync.update(claim_token=self.token, claimed_until=self.lease_until).where(
+            in_list(Sync.id, ids) & unclaimed(now)
+        ).execute()
+        mine = in_list(Sync.id, ids) & (Sync.claim_token == self.token)
+        fresh = {row.id: row for row in self._select_rows(mine).values()}
+        self.claimed_ids = list(fresh)
         claimed = []
         for item in items:
             row = fresh.get(item.row.id)
-            if row is None:
+            if row is None or (row.last_synced_at and row.last_synced_at >= self.read_at):
+                # Held by another worker, or synced by one since this batch read
+                # the record: its payload may be newer than ours. Left for later.
                 self.outcome.counts["busy"] += 1
                 continue
             item.row = row
@@ -205,6 +221,28 @@ class _Batch:
             else:
                 claimed.append(item)
         return claimed
+
+    def _renew(self) -> None:
+        """Before a CRM request: extend the lease once half of it has run out.
+
+        A batch of one-by-one requests or long rate-limit waits can outlast
+        ``claim_timeout``; its rows must not become free for another worker
+        while their creates are still on the way.
+        """
+        now = config.now()
+        lease = dt.timedelta(seconds=config.claim_timeout)
+        if self.claimed_ids and now >= self.lease_until - lease / 2:
+            self.lease_until = now + lease
+            Sync.update(claimed_until=self.lease_until).where(
+                in_list(Sync.id, self.claimed_ids) & (Sync.claim_token == self.token)
+            ).execute()
+
+    def _release_leftovers(self) -> None:
+        """Release whatever this batch still holds (a failure midway, a row left out)."""
+        if self.claimed_ids:
+            Sync.update(claim_token=None, claimed_until=None).where(
+                in_list(Sync.id, self.claimed_ids) & (Sync.claim_token == self.token)
+            ).execute()
 
     def _dependency_counts(self, pks: list[Any]) -> dict[str, int]:
         from .stale import Finder
@@ -227,6 +265,8 @@ class _Batch:
             ready.append(item)
         waiting = self._unsynced_dependencies(ready)
         for item in ready:
+            if item.resource_id in self.failed:
+                continue
             if item.resource_id in waiting:
                 self.waiting[item.resource_id] = waiting[item.resource_id]
                 self.buffered.append(item)
@@ -271,7 +311,7 @@ class _Batch:
                 .where(
                     (Sync.crm_name == self.config.crm_name)
                     & (Sync.resource_type == dep_config.resource_type)
-                    & Sync.resource_id.in_(list(values))
+                    & in_list(Sync.resource_id, list(values))
                     & Sync.crm_id.is_null(False)
                 )
                 .tuples()
@@ -280,10 +320,14 @@ class _Batch:
             linked = {value for (value,) in linked}
             for item in items:
                 value = item.record.__data__.get(name)
-                if value is not None and str(value) not in linked:
-                    waiting.setdefault(item.resource_id, []).append(
-                        (getattr(item.record, name), dep_config)
-                    )
+                if value is None or str(value) in linked:
+                    continue
+                try:
+                    dependency = getattr(item.record, name)
+                except Exception as error:  # e.g. a foreign key to a deleted row
+                    self.failed[item.resource_id] = (item, error)
+                    continue
+                waiting.setdefault(item.resource_id, []).append((dependency, dep_config))
         return waiting
 
     def _plan(self, item: _Item, action: str, error: str | None = None) -> None:
@@ -416,6 +460,7 @@ class _Batch:
         self.synced[item.resource_id] = (item, crm_id, not item.row.crm_id)
 
     def _with_rate_limit(self, call: Callable, chunk: list[_Item]) -> Any:
+        self._renew()
         return with_rate_limit(self.adapter, call, chunk)
 
     # -- writing -------------------------------------------------------------
@@ -423,16 +468,19 @@ class _Batch:
     def _write(self) -> None:
         """Store every outcome and release every claim, in bulk.
 
-        Each write touches only rows that are free or claimed by this batch,
-        and a ``last_synced_at`` is never moved back.
+        A CRM answer is written only to rows this batch still holds; other
+        writes touch only rows that are free or held by this batch, and the
+        stamps of unchanged and skipped records never move ``last_synced_at``
+        back.
         """
         now = config.now()
-        guard = unclaimed(now) | (Sync.claim_token == self.token)
+        mine = Sync.claim_token == self.token
+        guard = unclaimed(now) | mine
         released = {"claim_token": None, "claimed_until": None, "updated_at": now}
         cleared = {"error_count": 0, "last_error": None, "last_error_kind": None}
         synced = list(self.synced.values())
         for start in range(0, len(synced), WRITE_CHUNK):
-            self._write_synced(synced[start : start + WRITE_CHUNK], {**released, **cleared}, guard)
+            self._write_synced(synced[start : start + WRITE_CHUNK], {**released, **cleared}, mine)
         failed = list(self.failed.values())
         for start in range(0, len(failed), WRITE_CHUNK):
             chunk = failed[start : start + WRITE_CHUNK]
@@ -467,11 +515,13 @@ class _Batch:
             "crm_object_type": self.config.crm_object_type,
         }
         try:
-            _update_cases(fields, common, guard)
+            with _savepoint():
+                _update_cases(fields, common, guard)
         except IntegrityError:
             for item, crm_id, _ in chunk:
                 try:
-                    _update_cases({item.row.id: fields[item.row.id]}, common, guard)
+                    with _savepoint():
+                        _update_cases({item.row.id: fields[item.row.id]}, common, guard)
                 except IntegrityError:
                     error = ValidationFailed(
                         f"CRM object {crm_id} is already linked to another "
@@ -591,17 +641,42 @@ class _Batch:
         ):
             for resource_id in self.synced:
                 release_waiting(self.config, resource_id, self.inline)
-        started = set()
-        for dependencies in self.waiting.values():
-            for dependency, dep_config in dependencies:
-                key = (dep_config.resource_type, str(dependency._pk))
-                if key in started:
-                    continue
-                started.add(key)
-                if self.inline:
-                    sync_record(type(dependency), dependency._pk, self.config.crm_name, inline=True)
-                else:
-                    jobs.dispatch(dep_config, dependency._pk)
+        dependencies = {
+            (dep_config.resource_type, str(dependency._pk)): (dependency, dep_config)
+            for waiting_on in self.waiting.values()
+            for dependency, dep_config in waiting_on
+        }
+        for dependency, dep_config in self._not_failing(dependencies).values():
+            if self.inline:
+                sync_record(type(dependency), dependency._pk, self.config.crm_name, inline=True)
+            else:
+                jobs.dispatch(dep_config, dependency._pk)
+
+    def _not_failing(self, dependencies: dict[tuple, Any]) -> dict[tuple, Any]:
+        """``dependencies`` less those whose last sync failed: the next run retries them."""
+        failing = set()
+        for resource_type in {key[0] for key in dependencies}:
+            ids = [key[1] for key in dependencies if key[0] == resource_type]
+            failing.update(
+                (resource_type, resource_id)
+                for (resource_id,) in Sync.select(Sync.resource_id)
+                .where(
+                    (Sync.crm_name == self.config.crm_name)
+                    & (Sync.resource_type == resource_type)
+                    & in_list(Sync.resource_id, ids)
+                    & Sync.last_error.is_null(False)
+                )
+                .tuples()
+            )
+        return {key: value for key, value in dependencies.items() if key not in failing}
+
+
+def _savepoint() -> Any:
+    """A savepoint where a failed statement aborts the whole transaction (PostgreSQL)."""
+    database = database_proxy.obj
+    if isinstance(database, PostgresqlDatabase):
+        return database.atomic()
+    return contextlib.nullcontext()
 
 
 def with_rate_limit(adapter: Any, call: Callable, *args: Any) -> Any:

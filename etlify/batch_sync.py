@@ -109,7 +109,7 @@ def _batches(config_: SyncConfig, query: Any, batch_size: int):
         rows = {
             str(values[0]): Row._make(values[1:])
             if values[1] is not None
-            else Row(None, str(values[0]), None, None, 0)
+            else Row(None, str(values[0]), None, None, 0, None)
             for values in found
         }
         yield pks, rows

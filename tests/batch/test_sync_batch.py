@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import threading
+import time
 
 import pytest
 from playhouse.test_utils import count_queries
@@ -311,7 +313,14 @@ def test_an_unchanged_record_whose_digest_moved_meanwhile_is_not_stamped(app, ad
 def stale_row_tuple(state):
     from etlify.batch import Row
 
-    return Row(state.id, state.resource_id, state.crm_id, state.last_digest, state.error_count)
+    return Row(
+        state.id,
+        state.resource_id,
+        state.crm_id,
+        state.last_digest,
+        state.error_count,
+        state.last_synced_at,
+    )
 
 
 class CompanyUserSerializer(BaseSerializer):
@@ -369,3 +378,66 @@ def test_prefetch_names_a_relation_of_the_model(database, adapter):
             prefetch=["email"],
         )
 
+
+def test_a_long_batch_keeps_its_claims_so_no_other_worker_creates_the_same_object(database):
+    etlify.configure(claim_timeout=1)
+    adapter = InMemoryAdapter(latency=0.05)
+    app = make_app(database, adapter, id_property=None)
+    pks = users(app, 40)
+    batch = threading.Thread(target=user_batch, args=(app, pks))
+    batch.start()
+    time.sleep(1.5)  # past the first lease: the batch is still creating objects
+    other = app.User.get_by_id(pks[-1]).sync("hubspot", async_=False)
+    batch.join()
+    assert other in (etlify.Status.NOT_MODIFIED, etlify.Status.SYNCED)
+    assert adapter.count("contacts") == 40
+
+
+def test_a_record_synced_elsewhere_after_the_batch_read_it_is_left_alone(database, adapter):
+    app = define_models(database)
+    edited = []
+
+    class RacingSerializer(app.UserSerializer):
+        def as_crm_payload(self):
+            payload = super().as_crm_payload()
+            if not edited:  # another worker edits and syncs the record meanwhile
+                edited.append(True)
+                app.User.update(first_name="Newer").execute()
+                worker = threading.Thread(
+                    target=lambda: app.User.get().sync("hubspot", async_=False)
+                )
+                worker.start()
+                worker.join()
+            return payload
+
+    etlify.register("hubspot", adapter=adapter)
+    app.User.etlified_with(
+        "hubspot", serializer=RacingSerializer, crm_object_type="contacts", id_property="email"
+    )
+    etlify.create_tables()
+    pks = users(app, 1)
+    outcome = user_batch(app, pks)
+    assert outcome.counts["busy"] == 1
+    assert [o["firstname"] for o in adapter.objects["contacts"].values()] == ["Newer"]
+    assert row(app, pks[0]).claim_token is None
+
+
+def test_two_records_landing_on_one_crm_object_in_one_batch_fail_alone(any_app, adapter):
+    first = any_app.User.create(email="bob@example.com")
+    second = any_app.User.create(email="Bob@example.com")
+    third = any_app.User.create(email="carol@example.com")
+    outcome = user_batch(any_app, [first.id, second.id, third.id])
+    assert (outcome.counts["synced"], outcome.counts["errors"]) == (2, 1)
+    assert "already linked" in row(any_app, second.id).last_error
+    assert Sync.select().where(Sync.claim_token.is_null(False)).count() == 0
+
+
+def test_a_dependency_that_no_longer_exists_fails_only_its_record(database, adapter):
+    app = make_app(database, adapter, sync_dependencies=["company"])
+    company = app.Company.create(name="Gone")
+    orphan = app.User.create(email="orphan@example.com", company=company)
+    fine = app.User.create(email="fine@example.com")
+    app.Company.delete().where(app.Company.id == company.id).execute()
+    outcome = user_batch(app, [orphan.id, fine.id])
+    assert (outcome.counts["synced"], outcome.counts["errors"]) == (1, 1)
+    assert row(app, orphan.id).last_error.startswith("CompanyDoesNotExist")
