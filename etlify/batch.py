@@ -10,7 +10,6 @@ describes what the CRM confirmed.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import time
@@ -19,7 +18,7 @@ from collections import Counter, namedtuple
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from peewee import IntegrityError, PostgresqlDatabase, prefetch
+from peewee import IntegrityError, prefetch
 
 from . import registry, signals
 from .claims import unclaimed
@@ -30,7 +29,7 @@ from .errors import ApiError, RateLimited, SerializerError, ValidationFailed
 from .serializers import build_payload
 from .sql import case_of, execute_in, in_list, in_pairs
 from .state import CrmSynchronisation as Sync
-from .state import PendingSync, database_proxy, read_moment
+from .state import PendingSync, database_proxy, read_moment, savepoint
 from .sync import (
     describe_error,
     failure_fields,
@@ -515,12 +514,12 @@ class _Batch:
             "crm_object_type": self.config.crm_object_type,
         }
         try:
-            with _savepoint():
+            with savepoint():
                 _update_cases(fields, common, guard)
         except IntegrityError:
             for item, crm_id, _ in chunk:
                 try:
-                    with _savepoint():
+                    with savepoint():
                         _update_cases({item.row.id: fields[item.row.id]}, common, guard)
                 except IntegrityError:
                     error = ValidationFailed(
@@ -669,14 +668,6 @@ class _Batch:
                 .tuples()
             )
         return {key: value for key, value in dependencies.items() if key not in failing}
-
-
-def _savepoint() -> Any:
-    """A savepoint where a failed statement aborts the whole transaction (PostgreSQL)."""
-    database = database_proxy.obj
-    if isinstance(database, PostgresqlDatabase):
-        return database.atomic()
-    return contextlib.nullcontext()
 
 
 def with_rate_limit(adapter: Any, call: Callable, *args: Any) -> Any:

@@ -11,17 +11,20 @@ models, so binding or dropping user tables never cascades into them.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from typing import Any
 
 from peewee import (
     AutoField,
     CharField,
+    Database,
     DatabaseProxy,
     DateTimeField,
     IntegerField,
     Model,
     MySQLDatabase,
+    PostgresqlDatabase,
     TextField,
 )
 
@@ -64,6 +67,18 @@ def read_moment(model: Any) -> dt.datetime:
     return config.now() - dt.timedelta(seconds=margin)
 
 
+def savepoint() -> Any:
+    """A savepoint (or transaction) where a failed statement aborts the whole
+    transaction (PostgreSQL), so that an expected ``IntegrityError`` can be
+    caught and the work go on; elsewhere nothing."""
+    database = database_proxy.obj
+    while isinstance(database, DatabaseProxy):
+        database = database.obj
+    if isinstance(database, PostgresqlDatabase):
+        return database.atomic()
+    return contextlib.nullcontext()
+
+
 def bind_database(database: Any) -> None:
     """Point the sync-state tables at ``database`` (a Peewee database or proxy).
 
@@ -72,7 +87,7 @@ def bind_database(database: Any) -> None:
     """
     if database is None:
         return
-    if not hasattr(database, "execute_sql"):
+    if not isinstance(database, (Database, DatabaseProxy)):
         raise ConfigurationError(
             f"database must be a peewee Database or DatabaseProxy, not {database!r}"
         )

@@ -28,7 +28,7 @@ from .errors import (
 )
 from .serializers import build_payload
 from .state import CrmSynchronisation as Sync
-from .state import PendingSync, read_moment
+from .state import PendingSync, read_moment, savepoint
 from .status import Status
 
 __all__ = [
@@ -79,6 +79,9 @@ def sync_record(
         return _sync_claimed(config_, entry, pk, row, token, inline)
     finally:
         _in_progress().discard(key)
+        # Whatever happened (a database error before the outcome was written,
+        # say), the claim must not outlive this call; a no-op once released.
+        claims.release(row.id, token)
 
 
 def _sync_claimed(
@@ -134,18 +137,19 @@ def _sync_claimed(
         if not crm_id:
             raise ApiError(f"{type(entry.adapter).__name__}.upsert returned no CRM id")
         try:
-            claims.finish(
-                row_id,
-                token,
-                crm_id=str(crm_id),
-                crm_object_type=config_.crm_object_type,
-                **seen,
-                last_digest=digest,
-                last_synced_at=read_at,
-                error_count=0,
-                last_error=None,
-                last_error_kind=None,
-            )
+            with savepoint():
+                claims.finish(
+                    row_id,
+                    token,
+                    crm_id=str(crm_id),
+                    crm_object_type=config_.crm_object_type,
+                    **seen,
+                    last_digest=digest,
+                    last_synced_at=read_at,
+                    error_count=0,
+                    last_error=None,
+                    last_error_kind=None,
+                )
         except IntegrityError:
             raise ValidationFailed(
                 f"CRM object {crm_id} is already linked to another {model.__name__} record"
@@ -296,15 +300,26 @@ def release_waiting(config_: SyncConfig, pk: Any, inline: bool) -> None:
     )
     if not waiting:
         return
-    PendingSync.delete().where(where).execute()
     for resource_type, resource_id in waiting:
-        if (resource_type, resource_id, config_.crm_name) in _in_progress():
-            continue
-        model = model_for(resource_type)
-        if inline:
-            sync_record(model, resource_id, config_.crm_name, inline=True)
-        else:
-            jobs.dispatch(sync_config(model, config_.crm_name), resource_id)
+        if (resource_type, resource_id, config_.crm_name) not in _in_progress():
+            model = model_for(resource_type)
+            try:
+                if inline:
+                    sync_record(model, resource_id, config_.crm_name, inline=True)
+                else:
+                    jobs.dispatch(sync_config(model, config_.crm_name), resource_id)
+            except Exception:
+                # The dependency itself synced; the waiting record stays buffered
+                # (and stale) for the next run rather than failing this sync.
+                logger.exception(
+                    "etlify: could not start the sync of %s #%s", resource_type, resource_id
+                )
+                continue
+        PendingSync.delete().where(
+            where
+            & (PendingSync.resource_type == resource_type)
+            & (PendingSync.resource_id == resource_id)
+        ).execute()
 
 
 def delete_record(model: type, pk: Any, crm_name: str, record: Any = None) -> Status:
@@ -376,6 +391,8 @@ def forget_record(model: type, pk: Any) -> dict[str, tuple[str, str]]:
         return {}
     name = resource_type(model)
     mine = (Sync.resource_type == name) & (Sync.resource_id == str(pk))
+    for (row_id,) in Sync.select(Sync.id).where(mine).tuples():
+        claims.acquire(row_id)  # let a sync in flight finish and store its CRM id
     links = {
         crm_name: (object_type, crm_id)
         for crm_name, object_type, crm_id in Sync.select(

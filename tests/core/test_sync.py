@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 
+import peewee
 import pytest
 
 import etlify
@@ -322,3 +323,20 @@ def test_deleting_a_record_forgets_its_crm_link_so_a_reused_id_starts_fresh(app,
     assert new.sync("hubspot", async_=False) == etlify.Status.SYNCED
     assert new.crm_synchronisation("hubspot").crm_id != old_crm_id
     assert adapter.objects["contacts"][old_crm_id]["email"] == "ada@example.com"
+
+
+def test_a_database_error_before_the_outcome_is_written_releases_the_claim(database, adapter):
+    app = make_app(database, adapter, dependencies=["investments"])
+    user = app.User.create(email="ada@example.com")
+    database.execute_sql('DROP TABLE "investment"')
+    with pytest.raises(peewee.OperationalError):
+        user.sync("hubspot", async_=False)
+    assert user.crm_synchronisation("hubspot").claim_token is None
+
+
+def test_a_crm_object_already_linked_is_an_error_even_inside_a_transaction(any_app):
+    any_app.User.create(email="same@example.com").sync("hubspot", async_=False)
+    second = any_app.User.create(email="SAME@example.com")
+    with any_app.db.atomic():
+        assert second.sync("hubspot", async_=False) == etlify.Status.ERROR
+    assert "already linked" in second.crm_synchronisation("hubspot").last_error
