@@ -111,8 +111,15 @@ def error_kind(error: BaseException) -> str:
         return "validation"
     if isinstance(error, SerializerError):
         return "serializer"
-    if isinstance(error, (TransportError, ApiError)):
+    if isinstance(error, TransportError):
         return "transient"
+    if isinstance(error, ApiError) and error.status is not None:
+        # A server error, a lock, a migrating portal, or a 2xx answer garbled
+        # on the way: the next attempt may well pass.
+        if error.status >= 500 or error.status in (423, 477) or 200 <= error.status < 300:
+            return "transient"
+    # Anything else (an unknown 4xx, an adapter that returned no id, a bug)
+    # would fail the same way every time: it spends the budget.
     return "unexpected"
 
 

@@ -8,7 +8,7 @@ PATCH out by default and reads ``Retry-After`` only for some statuses. What may
 be replayed depends on the request (see :class:`Replay`): an idempotent call is
 retried after any transient failure; a create is retried only when HubSpot
 surely did not process it (the connection was never made, or the answer was
-429, 502, 503 or 504), since HubSpot has no idempotency key and a replayed create can
+423, 429, 477 or 503), since HubSpot has no idempotency key and a replayed create can
 make a second object.
 """
 
@@ -52,8 +52,12 @@ __all__ = [
 
 logger = logging.getLogger("etlify.hubspot")
 
-#: Statuses that mean "not processed, try again later".
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
+#: Statuses retried for idempotent requests: a server or gateway error, or a
+#: 429 / 423 Locked / 477 (portal migrating) that says to come back later.
+RETRY_STATUSES = frozenset({423, 429, 477, 500, 502, 503, 504})
+#: Statuses that prove a create was not processed, so it may be sent again.
+#: A 500, 502 or 504 may come after HubSpot made the object.
+UNPROCESSED_STATUSES = frozenset({423, 429, 477, 503})
 
 _EXCERPT = 200
 
@@ -72,7 +76,9 @@ class Replay(enum.Enum):
     #: Idempotent requests (reads, PATCH, DELETE, upserts, batch update and
     #: archive): any transient failure.
     ALWAYS = "always"
-    #: Creates: only failures that prove the request was not processed.
+    #: Creates: only failures that prove the request was not processed (no
+    #: connection, or a 423/429/477/503 answer); a 500/502/504 or a lost answer
+    #: becomes :class:`AnswerLost` for the caller to check before creating again.
     UNSENT = "unsent"
 
 
@@ -202,6 +208,20 @@ class Transport:
             try:
                 return self._attempt(method, path, url, data, kind)
             except AdapterError as error:
+                if (
+                    replay is Replay.UNSENT
+                    and isinstance(error, ApiError)
+                    and error.status in RETRY_STATUSES - UNPROCESSED_STATUSES
+                ):
+                    # A server or gateway error on a create: HubSpot may have made
+                    # the object, so the answer is lost rather than refused.
+                    raise AnswerLost(
+                        f"{method} {path} answered HTTP {error.status}: "
+                        "the create may have been processed",
+                        status=error.status,
+                        correlation_id=error.correlation_id,
+                        details=error.details,
+                    ) from error
                 delay = self._retry_delay(error, replay, policy)
                 if delay is None:
                     raise
@@ -211,7 +231,11 @@ class Transport:
                 delay = max(delay, policy.get_backoff_time())
                 logger.info(
                     "Retrying %s %s in %.2fs after %s (%d retries left)",
-                    method, path, delay, _describe(error), policy.total,
+                    method,
+                    path,
+                    delay,
+                    _describe(error),
+                    policy.total,
                 )
                 if isinstance(error, RateLimited) and self.rate_limiter is not None:
                     self.rate_limiter.pause(delay)  # every thread holds, not just this one
@@ -228,33 +252,49 @@ class Transport:
         started = time.monotonic()
         try:
             response = self._pool.request(
-                method, url, body=data, headers=self._headers, timeout=self._timeout,
-                retries=False, redirect=False,
+                method,
+                url,
+                body=data,
+                headers=self._headers,
+                timeout=self._timeout,
+                retries=False,
+                redirect=False,
             )
         except HTTPError as exc:
-            logger.debug("%s %s failed after %.1f ms: %s", method, path,
-                         (time.monotonic() - started) * 1000, type(exc).__name__)
+            logger.debug(
+                "%s %s failed after %.1f ms: %s",
+                method,
+                path,
+                (time.monotonic() - started) * 1000,
+                type(exc).__name__,
+            )
             raise self._transport_error(method, path, exc) from exc
         finally:
             if ticket is not None:
                 limiter.release(ticket)
-        logger.debug("%s %s -> %s in %.1f ms", method, path, response.status,
-                     (time.monotonic() - started) * 1000)
+        logger.debug(
+            "%s %s -> %s in %.1f ms",
+            method,
+            path,
+            response.status,
+            (time.monotonic() - started) * 1000,
+        )
         if limiter is not None:
             limiter.observe(response.headers)
         if 200 <= response.status < 300:
-            return Answer(response.status, response.headers, self._parse_success(
-                method, path, response))
-        raise error_from_response(method, path, response.status, response.headers,
-                                  response.data, secret=self._token)
+            return Answer(
+                response.status, response.headers, self._parse_success(method, path, response)
+            )
+        raise error_from_response(
+            method, path, response.status, response.headers, response.data, secret=self._token
+        )
 
     def _transport_error(self, method: str, path: str, exc: HTTPError) -> TransportError:
         reason = _redact(str(exc), self._token)
         # A failed connect means nothing was sent; any later failure may come
         # after HubSpot received, and even processed, the request.
         cls = TransportError if isinstance(exc, (ConnectTimeoutError, SSLError)) else AnswerLost
-        return cls(f"{method} {path} got no answer: {type(exc).__name__}: {reason}",
-                   details=reason)
+        return cls(f"{method} {path} got no answer: {type(exc).__name__}: {reason}", details=reason)
 
     @staticmethod
     def _retry_delay(error: AdapterError, replay: Replay, policy: RetryPolicy) -> float | None:
@@ -267,6 +307,8 @@ class Transport:
             return 0.0
         if error.status not in RETRY_STATUSES:
             return None
+        if error.status == 423:
+            return 2.0  # HubSpot's bulk-upsert lock: wait at least 2 s
         if isinstance(error, RateLimited):
             if error.retry_after is None or error.retry_after > policy.retry_after_max:
                 return None
@@ -317,8 +359,12 @@ def error_from_response(
     if correlation_id:
         text += f" (correlation id {correlation_id})"
     text = _redact(text, secret)
-    kwargs = {"status": status, "category": category, "correlation_id": correlation_id,
-              "details": details}
+    kwargs = {
+        "status": status,
+        "category": category,
+        "correlation_id": correlation_id,
+        "details": details,
+    }
     if status in (401, 403):
         return Unauthorized(text, **kwargs)
     if status == 404:
@@ -356,8 +402,9 @@ def error_from_entry(
         text += f": {entry['message']}"
     if correlation_id:
         text += f" (correlation id {correlation_id})"
-    return cls(text, status=status, category=category, correlation_id=correlation_id,
-               details=dict(entry))
+    return cls(
+        text, status=status, category=category, correlation_id=correlation_id, details=dict(entry)
+    )
 
 
 def _retry_after(headers: Mapping[str, str], body: Mapping[str, Any]) -> float | None:

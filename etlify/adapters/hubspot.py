@@ -11,8 +11,8 @@ Identity rules, which keep one record mapped to one HubSpot object:
   looked up by its unique key before trying again, and a 409 "already exists"
   resolves to the existing object. A create with no unique key (no
   ``id_property`` value, and not a contact with an email) is replayed only
-  when HubSpot surely did not process it: a failed connect, or a 429, 502,
-  503 or 504 answer.
+  when HubSpot surely did not process it: a failed connect, or a 423, 429,
+  477 or 503 answer.
 """
 
 from __future__ import annotations

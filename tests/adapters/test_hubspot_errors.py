@@ -54,8 +54,7 @@ def test_unknown_token_is_unauthorized_with_hubspot_details(hs):
         (400, "VALIDATION_ERROR", ValidationFailed),
         (409, "CONFLICT", ValidationFailed),
         (422, "VALIDATION_ERROR", ValidationFailed),
-        (423, "LOCKED", ApiError),
-        (500, "INTERNAL_ERROR", ApiError),
+        (405, "METHOD_NOT_ALLOWED", ApiError),
     ],
 )
 def test_status_maps_to_its_error_class_and_is_not_retried(hs, adapter, status, category, expected):
@@ -283,3 +282,10 @@ def test_each_request_is_logged_at_debug(hs, adapter, caplog):
     assert lines[0].startswith("GET /crm/v3/objects/contacts/ada%40example.com -> 404 in ")
     assert lines[1].startswith("POST /crm/v3/objects/contacts -> 201 in ")
     assert all("idProperty" not in line for line in lines)
+
+
+@pytest.mark.parametrize(("status", "category"), [(500, "INTERNAL_ERROR"), (423, "LOCKED")])
+def test_server_errors_and_locks_are_retried_for_idempotent_calls(hs, adapter, status, category):
+    hs.fail_next(1, status=status, body={"status": "error", "message": "no", "category": category})
+    assert batch(adapter)
+    assert len(hs.requests) == 2

@@ -157,6 +157,23 @@ def test_lost_create_without_a_unique_key_is_never_replayed(hs, adapter, calls):
     assert hs.object_count("companies") == 1
 
 
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_create_answered_by_a_gateway_error_is_not_sent_again_without_a_unique_key(
+    hs, adapter, calls, status
+):
+    hs.fail_next(1, status=status, commit=True)
+    with pytest.raises(AnswerLost):
+        adapter.upsert("companies", {"name": "Acme"})
+    assert calls() == ["POST /crm/v3/objects/companies"]
+    assert hs.object_count("companies") == 1
+
+
+def test_create_answered_by_a_gateway_error_with_a_unique_key_finds_the_object(hs, adapter):
+    hs.fail_next(1, status=504, commit=True)
+    crm_id = adapter.upsert("contacts", {"email": "ada@example.com"})
+    assert [o["id"] for o in hs.objects("contacts")] == [crm_id]
+
+
 def test_create_answered_503_is_retried(hs, adapter, calls):
     hs.fail_next(1, status=503)
     crm_id = adapter.upsert("companies", {"name": "Acme"})
