@@ -162,14 +162,35 @@ def _generated(crm_name: str) -> dict[str, Any]:
     }
 
 
+_installed: set[str] = set()
+
+
+def generated_names(crm_name: str) -> list[str]:
+    """The names of the methods generated for ``crm_name``."""
+    return list(_generated(crm_name))
+
+
+def clashing_names(crm_name: str) -> list[str]:
+    """Generated names that would hide a method of Etlify's or of Peewee's ``Model``."""
+    from peewee import Model
+
+    return [
+        name
+        for name in generated_names(crm_name)
+        if name not in _installed and (hasattr(EtlifyMixin, name) or hasattr(Model, name))
+    ]
+
+
 def install_crm_methods(crm_name: str) -> None:
     """Give every etlified model (present and future) the ``<crm>_...`` methods."""
     for name, method in _generated(crm_name).items():
         setattr(EtlifyMixin, name, method)
+        _installed.add(name)
 
 
 def uninstall_crm_methods(crm_name: str) -> None:
     """Remove the generated ``<crm>_...`` methods."""
     for name in _generated(crm_name):
-        if name in EtlifyMixin.__dict__:
+        if name in _installed:
             delattr(EtlifyMixin, name)
+            _installed.discard(name)

@@ -60,6 +60,14 @@ def register(
         raise ConfigurationError(
             f"CRM name must be a Python identifier such as 'hubspot', not {name!r}"
         )
+    from .mixin import clashing_names
+
+    clashes = clashing_names(name)
+    if clashes:
+        raise ConfigurationError(
+            f"register({name!r}): the generated method(s) {clashes} would hide methods "
+            "models already have; choose another CRM name"
+        )
     if isinstance(adapter, type):
         raise ConfigurationError(
             f"register({name!r}): adapter must be an instance, not the class "

@@ -75,6 +75,13 @@ class HubspotV3Adapter:
     ) -> None:
         if not isinstance(access_token, str) or not access_token.strip():
             raise ConfigurationError("HubspotV3Adapter needs a non-empty access_token string.")
+        if not re.fullmatch(r"[!-~]+", access_token.strip()):
+            # Said without the token: an HTTP header cannot carry it, and the
+            # error the HTTP client would raise later repeats the header whole.
+            raise ConfigurationError(
+                "HubspotV3Adapter: the access_token holds a space, a control or a "
+                "non-ASCII character, which an Authorization header cannot carry."
+            )
         if not base_url.startswith(("https://", "http://")):
             raise ConfigurationError(f"base_url must be an http(s) URL, not {base_url!r}.")
         try:

@@ -12,16 +12,15 @@ def attach_rate_limit(adapter: Any, rate_limit: Any) -> tuple[Any, Any]:
 
     An adapter that paces its own requests (it has a ``rate_limiter``
     attribute, like :class:`~etlify.adapters.HubspotV3Adapter`) gets the limiter
-    set on it, unless it already has one; any other adapter is wrapped in a
-    :class:`RateLimitedAdapter`.
+    set on it, replacing one it had: the registration's limit wins. Any other
+    adapter is wrapped in a :class:`RateLimitedAdapter`.
     """
     from ..ratelimit import as_rate_limiter
 
     limiter = as_rate_limiter(rate_limit)
     if hasattr(adapter, "rate_limiter"):
-        if adapter.rate_limiter is None:
-            adapter.rate_limiter = limiter
-        return adapter, adapter.rate_limiter
+        adapter.rate_limiter = limiter
+        return adapter, limiter
     return RateLimitedAdapter(adapter, limiter), limiter
 
 

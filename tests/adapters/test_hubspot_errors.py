@@ -11,6 +11,7 @@ from etlify.adapters.http import AnswerLost, RetryPolicy, Transport
 from etlify.adapters.hubspot import HubspotV3Adapter
 from etlify.errors import (
     ApiError,
+    ConfigurationError,
     NotFound,
     RateLimited,
     TransportError,
@@ -125,8 +126,12 @@ def test_rate_limited_without_retry_after_uses_hubspot_window(hs, adapter):
 
 
 def test_daily_limit_is_not_retried(hs, adapter):
-    body = {"status": "error", "message": "You have reached your daily limit.",
-            "errorType": "RATE_LIMIT", "policyName": "DAILY"}
+    body = {
+        "status": "error",
+        "message": "You have reached your daily limit.",
+        "errorType": "RATE_LIMIT",
+        "policyName": "DAILY",
+    }
     hs.fail_next(1, status=429, body=body)
     with pytest.raises(RateLimited) as caught:
         batch(adapter)
@@ -175,8 +180,12 @@ def test_429_with_retry_after_is_honoured(hs, adapter):
 
 
 def test_429_pauses_the_shared_rate_limiter(hs):
-    client = HubspotV3Adapter(access_token=hs.token, base_url=hs.url, retries=FAST,
-                              rate_limit={"max_requests": 100, "period": 10})
+    client = HubspotV3Adapter(
+        access_token=hs.token,
+        base_url=hs.url,
+        retries=FAST,
+        rate_limit={"max_requests": 100, "period": 10},
+    )
     hs.fail_next(1, status=429, headers={"Retry-After": "0.05"})
     batch(client)
     assert client.rate_limiter.pauses == 1
@@ -212,7 +221,8 @@ def test_search_is_retried(hs):
 
 def test_retry_count_is_configurable(hs):
     client = HubspotV3Adapter(
-        access_token=hs.token, base_url=hs.url,
+        access_token=hs.token,
+        base_url=hs.url,
         retries=RetryPolicy(total=1, backoff_factor=0.001, backoff_jitter=0.0),
     )
     hs.fail_next(5, status=503)
@@ -233,8 +243,9 @@ def test_no_retries_at_all(hs):
 def test_backoff_grows_between_retries(hs, monkeypatch):
     waits = []
     policy = RetryPolicy(total=4, backoff_factor=0.01, backoff_max=0.03, backoff_jitter=0.0)
-    transport = Transport(hs.token, hs.url, timeout=5.0, retries=policy, pool_maxsize=1,
-                          sleep=waits.append)
+    transport = Transport(
+        hs.token, hs.url, timeout=5.0, retries=policy, pool_maxsize=1, sleep=waits.append
+    )
     hs.fail_next(4, status=503)
     transport.request("GET", "/crm/v3/objects/contacts")
     assert waits == pytest.approx([0.01, 0.02, 0.03, 0.03])
@@ -257,8 +268,9 @@ def test_the_token_appears_in_no_log_message_or_error(hs, caplog):
         lambda: client.upsert("contacts", CONTACT),
         lambda: batch(client),
         lambda: wrong.delete("contacts", "1"),
-        lambda: HubspotV3Adapter(access_token=hs.token, base_url="http://127.0.0.1:9",
-                                 retries=0).delete("contacts", "1"),
+        lambda: HubspotV3Adapter(
+            access_token=hs.token, base_url="http://127.0.0.1:9", retries=0
+        ).delete("contacts", "1"),
     ):
         with pytest.raises(Exception) as caught:
             call()
@@ -289,3 +301,12 @@ def test_server_errors_and_locks_are_retried_for_idempotent_calls(hs, adapter, s
     hs.fail_next(1, status=status, body={"status": "error", "message": "no", "category": category})
     assert batch(adapter)
     assert len(hs.requests) == 2
+
+
+@pytest.mark.parametrize(
+    "token", ["pat-na1-abc\nSECRET", "pat-na1-abc SECRET", "pat-na1-abc\u201cSECRET"]
+)
+def test_a_token_a_header_cannot_carry_is_refused_without_being_echoed(token):
+    with pytest.raises(ConfigurationError) as caught:
+        HubspotV3Adapter(access_token=token)
+    assert "SECRET" not in str(caught.value)

@@ -7,7 +7,8 @@ import logging
 import pytest
 
 import etlify
-from etlify.adapters import NullAdapter
+import etlify.testing
+from etlify.adapters import HubspotV3Adapter, NullAdapter
 from etlify.testing import InMemoryAdapter
 
 
@@ -106,14 +107,12 @@ def test_register_refuses_a_bad_crm_error_budget():
     ],
 )
 def test_register_refuses_a_bad_rate_limit(rate_limit):
-    pytest.importorskip("etlify.ratelimit", reason="etlify/ratelimit.py is not written yet")
     with pytest.raises(etlify.ConfigurationError, match="hubspot"):
         etlify.register("hubspot", adapter=InMemoryAdapter(), rate_limit=rate_limit)
     assert etlify.crm_names() == []
 
 
 def test_register_with_a_rate_limit_still_reaches_the_adapter():
-    pytest.importorskip("etlify.ratelimit", reason="etlify/ratelimit.py is not written yet")
     adapter = InMemoryAdapter()
     entry = etlify.register(
         "hubspot", adapter=adapter, rate_limit={"max_requests": 100, "period": 10.0}
@@ -123,6 +122,22 @@ def test_register_with_a_rate_limit_still_reaches_the_adapter():
 
     assert entry.rate_limiter is not None
     assert adapter.objects["contacts"][crm_id] == {"email": "a@example.com"}
+
+
+def test_the_registration_rate_limit_replaces_the_adapters_own():
+    adapter = HubspotV3Adapter(
+        access_token="pat-na1-test", rate_limit={"max_requests": 190, "period": 10.0}
+    )
+    etlify.register("hubspot", adapter=adapter, rate_limit={"max_requests": 20, "period": 10.0})
+
+    assert adapter.rate_limiter.max_requests == 20
+
+
+def test_a_crm_name_whose_methods_would_hide_etlifys_own_is_refused():
+    with pytest.raises(etlify.ConfigurationError, match="crm_sync"):
+        etlify.register("crm", adapter=InMemoryAdapter())
+    etlify.testing.reset()
+    assert callable(etlify.EtlifyMixin.crm_sync)
 
 
 def test_registering_again_under_one_name_replaces_the_entry():
