@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-from peewee import DatabaseError
+from peewee import PeeweeException
 
 from . import declarations, registry
 from .errors import ConfigurationError
@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ConfigurationError) as error:
         print(f"etlify {args.command}: {error}", file=sys.stderr)
         return 2
-    except DatabaseError as error:
+    except PeeweeException as error:
         hint = ""
         if any(table in str(error) for table in ("crm_synchronisations", "etlify_pending_syncs")):
             hint = " (run `etlify create-tables`)"

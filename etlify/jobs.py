@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
@@ -124,12 +125,14 @@ class ThreadPoolJobs:
         """Block until every queued job is done; ``False`` if ``timeout`` ran out."""
         import concurrent.futures
 
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             with self._lock:
                 pending = set(self._pending)
             if not pending:
                 return True
-            done, not_done = concurrent.futures.wait(pending, timeout=timeout)
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            done, not_done = concurrent.futures.wait(pending, timeout=left)
             if not_done:
                 return False
 
@@ -285,6 +288,10 @@ def dispatch_batch(sync_config_: SyncConfig, record_ids: list[Any]) -> Any:
     entry = registry.crm(sync_config_.crm_name)
     job_class = sync_config_.job_class or entry.job_class
     name, crm_name = sync_config_.resource_type, sync_config_.crm_name
+    if is_immediate():
+        from .batch import sync_batch
+
+        return _done(dict(sync_batch(sync_config_, list(record_ids), inline=True).counts))
     if job_class is None:
         return default_jobs().submit_batch(name, record_ids, crm_name)
     if callable(getattr(job_class, "perform_batch_later", None)):

@@ -100,7 +100,7 @@ class Finder:
         still have retries left (they are stale too).
         """
         plan = _Plan(sync_config)
-        has_errors = Sync.error_count > 0
+        has_errors = Sync.last_error.is_null(False)
         total, stale, failing, exhausted = (
             plan.query.select(
                 fn.COUNT(SQL("*")),

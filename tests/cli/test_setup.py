@@ -10,6 +10,7 @@ from playhouse.db_url import connect
 import etlify
 from etlify.state import CrmSynchronisation
 
+from ..conftest import wipe
 from .conftest import run
 
 OLD_TABLE = """
@@ -79,8 +80,11 @@ def old_table(request, project):
     """The app's database holding a crm_synchronisations table of the Ruby gem, with a row."""
     url = old_database(request.param, project)
     db = connect(url)
-    for table in ("crm_synchronisations", "etlify_pending_syncs", "person"):
-        db.execute_sql(f"DROP TABLE IF EXISTS {table}")
+    if request.param == "sqlite":
+        for table in ("crm_synchronisations", "etlify_pending_syncs", "person"):
+            db.execute_sql(f"DROP TABLE IF EXISTS {table}")
+    else:
+        wipe(db)  # whatever earlier tests left, and whatever refers to it
     db.execute_sql(OLD_TABLE.format(pk=PRIMARY_KEYS[request.param]))
     db.execute_sql(
         "CREATE UNIQUE INDEX index_crm_synchronisations_on_resource "
@@ -92,8 +96,11 @@ def old_table(request, project):
         "'2024-01-01 00:00:00', '2024-01-01 00:00:00')"
     )
     yield db, url
-    for table in ("crm_synchronisations", "etlify_pending_syncs", "person"):
-        db.execute_sql(f"DROP TABLE IF EXISTS {table}")
+    if request.param == "sqlite":
+        for table in ("crm_synchronisations", "etlify_pending_syncs", "person"):
+            db.execute_sql(f"DROP TABLE IF EXISTS {table}")
+    else:
+        wipe(db)
     db.close()
 
 

@@ -29,8 +29,8 @@ def test_counts_split_the_records_by_how_they_stand(app):
     via_company.save()
     for user in (fresh, behind, via_company):
         synced(user, T - dt.timedelta(minutes=1))
-    synced(failing, None, error_count=1)
-    synced(exhausted, None, error_count=2)
+    synced(failing, None, error_count=1, last_error="ValidationFailed: refused")
+    synced(exhausted, None, error_count=2, last_error="ValidationFailed: refused")
     assert Finder.counts(sync_config(app.User, "hubspot")) == {
         "total": 6,
         "synced": 1,
@@ -38,6 +38,13 @@ def test_counts_split_the_records_by_how_they_stand(app):
         "failing": 1,
         "exhausted": 1,
     }
+
+
+def test_a_failure_that_spends_no_budget_still_counts_as_failing(app):
+    etlify_model(app.User)
+    user = app.User.create(updated_at=OLD)
+    synced(user, None, last_error="TransportError: no answer", last_error_kind="transient")
+    assert Finder.counts(sync_config(app.User, "hubspot"))["failing"] == 1
 
 
 def test_status_counts_every_model_and_crm_with_one_query_each(app):
