@@ -29,9 +29,9 @@ def delete_batch(config_: SyncConfig, pks: list[Any]) -> Counter:
 
     Rows are claimed in one UPDATE; objects go 100 a request through the
     adapter's ``batch_delete`` when it has one (else one ``delete`` each);
-    the CRM ids and digests of the deleted ones are cleared in bulk. Records
-    with no CRM id, or held by another worker, count as ``noop``. Returns
-    counts by outcome: ``deleted``, ``noop``, ``errors``, or ``disabled``.
+    the CRM ids and digests of the deleted ones are cleared in bulk. Returns
+    counts by outcome: ``deleted``, ``noop`` (no CRM id), ``busy`` (held by a
+    worker syncing it now: try again), ``errors``, or ``disabled``.
     The ``deleted`` and ``failed`` signals carry ``record=None``: no record
     is loaded.
     """
@@ -41,16 +41,13 @@ def delete_batch(config_: SyncConfig, pks: list[Any]) -> Counter:
     token = uuid.uuid4().hex
     now = config.now()
     mine = (Sync.crm_name == config_.crm_name) & (Sync.resource_type == config_.resource_type)
+    linked = mine & in_list(Sync.resource_id, [str(pk) for pk in pks]) & Sync.crm_id.is_null(False)
     Sync.update(
         claim_token=token, claimed_until=now + dt.timedelta(seconds=config.claim_timeout)
-    ).where(
-        mine
-        & in_list(Sync.resource_id, [str(pk) for pk in pks])
-        & Sync.crm_id.is_null(False)
-        & unclaimed(now)
-    ).execute()
-    rows = list(Sync.select().where(mine & (Sync.claim_token == token)))
-    counts = Counter(noop=len(pks) - len(rows))
+    ).where(linked & unclaimed(now)).execute()
+    rows = list(Sync.select().where(linked & (Sync.claim_token == token)))
+    busy = Sync.select().where(linked & (Sync.claim_token != token)).count()
+    counts = Counter(noop=len(pks) - len(rows) - busy, busy=busy)
     deleted, failed = [], []
 
     def object_type(row: Any) -> str:

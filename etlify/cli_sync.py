@@ -54,7 +54,7 @@ def run_sync(args: argparse.Namespace) -> int:
                 f"etlify sync: CRM {name!r} is disabled; its records are left alone",
                 file=sys.stderr,
             )
-    with _Outcomes() as seen:
+    with Outcomes() as seen:
         stats = BatchSync.call(
             models=models,
             crm_name=crm_name,
@@ -110,7 +110,7 @@ def _queued_elsewhere(configs: list) -> bool:
     )
 
 
-class _Outcomes:
+class Outcomes:
     """Counts the outcomes announced on the signals, from any thread, while active."""
 
     def __init__(self) -> None:
@@ -129,7 +129,7 @@ class _Outcomes:
         with self._lock:
             self.counts[outcome] += 1
 
-    def __enter__(self) -> _Outcomes:
+    def __enter__(self) -> Outcomes:
         for signal, receiver in self._receivers.items():
             signal.connect(receiver, weak=False)
         return self

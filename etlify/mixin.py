@@ -95,7 +95,8 @@ class EtlifyMixin:
 
         Uses the adapter's ``batch_delete`` (100 objects a request) when it
         has one. Returns counts by outcome: ``deleted``, ``noop`` (no CRM id),
-        ``errors``; ``disabled`` for a disabled CRM.
+        ``busy`` (being synced right now: try again), ``errors``; ``disabled``
+        for a disabled CRM.
         """
         from .batch_delete import delete_batch
 

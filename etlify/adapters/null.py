@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -14,9 +15,9 @@ __all__ = ["NullAdapter"]
 class NullAdapter:
     """Accepts every call and sends nothing.
 
-    ``upsert`` returns a stable fake id (derived from the object type and the
-    ``id_property`` value, or the given ``crm_id``), so that a CRM can be
-    switched off in development without losing the sync bookkeeping.
+    ``upsert`` returns the given ``crm_id``, or a fake id that is stable for
+    an ``id_property`` value (new otherwise), so that a CRM can be switched
+    off in development without losing the sync bookkeeping.
     """
 
     def upsert(
@@ -26,10 +27,13 @@ class NullAdapter:
         id_property: str | None = None,
         crm_id: str | None = None,
     ) -> str:
-        """Return ``crm_id`` or a deterministic stand-in id."""
+        """Return ``crm_id``, or a stand-in id: derived from the ``id_property``
+        value when there is one (the same value, the same id), else new."""
         if crm_id:
             return str(crm_id)
-        identity = payload.get(id_property) if id_property else sorted(payload.items())
+        identity = payload.get(id_property) if id_property else None
+        if identity in (None, ""):
+            return "null-" + uuid.uuid4().hex[:16]
         key = f"{object_type}:{identity!r}"
         return "null-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
@@ -43,7 +47,7 @@ class NullAdapter:
         """Return a stand-in id for each record, keyed by its ``id_property`` value."""
         return BatchResult(
             {
-                str(record[id_property]): self.upsert(object_type, record, id_property)
+                str(record.get(id_property)): self.upsert(object_type, record, id_property)
                 for record in records
             }
         )

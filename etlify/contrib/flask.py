@@ -57,7 +57,7 @@ import etlify
 from etlify import declarations, registry
 from etlify.batch_sync import BatchSync
 from etlify.cli import format_table
-from etlify.cli_sync import describe_stats
+from etlify.cli_sync import Outcomes, describe_stats
 from etlify.jobs import ThreadPoolJobs
 from etlify.stale import Finder
 from etlify.state import CrmSynchronisation as Sync
@@ -169,14 +169,17 @@ def sync_command(
         models = [etlify.model_for(name) for name in model_names] or None
         if crm_name is not None:
             registry.crm(crm_name)
-        stats = BatchSync.call(
-            models=models,
-            crm_name=crm_name,
-            async_=not inline,
-            batch_size=batch_size,
-            progress=progress or None,
-            dry_run=dry_run,
-        )
+        with Outcomes() as seen:
+            stats = BatchSync.call(
+                models=models,
+                crm_name=crm_name,
+                async_=not inline,
+                batch_size=batch_size,
+                progress=progress or None,
+                dry_run=dry_run,
+            )
+            if not inline and not dry_run:
+                etlify.jobs.wait()  # count the outcomes of the queued jobs too
     except etlify.ConfigurationError as error:
         raise click.UsageError(str(error)) from None
     if dry_run:
@@ -191,6 +194,9 @@ def sync_command(
         click.echo(f"queued {stats['total']} stale record(s)")
         # The built-in pool dies with this process: let it finish first.
         etlify.jobs.wait()
+        if seen.counts["errors"]:
+            click.echo(f"{seen.counts['errors']} record(s) failed: see flask etlify errors")
+            raise click.exceptions.Exit(1)
 
 
 @cli.command("status")

@@ -68,3 +68,11 @@ def test_a_disabled_crm_deletes_nothing(database, adapter):
     app = make_app(database, adapter)
     etlify.register("hubspot", adapter=adapter, enabled=False)
     assert app.User.crm_delete_many("hubspot", [1, 2]) == {"disabled": 2}
+
+
+def test_records_being_synced_right_now_are_reported_busy(app, adapter):
+    ids = synced_users(app, 2)
+    etlify.CrmSynchronisation.update(
+        claim_token="other", claimed_until=etlify.config.now().replace(year=2999)
+    ).where(etlify.CrmSynchronisation.resource_id == str(ids[0])).execute()
+    assert app.User.crm_delete_many("hubspot", ids) == {"deleted": 1, "busy": 1}

@@ -201,6 +201,13 @@ def test_sync_command_exits_1_when_records_fail(synced_app, hubspot):
     assert "2 failed" in result.output
 
 
+def test_sync_command_on_the_pool_exits_1_when_records_fail(synced_app, hubspot):
+    hubspot.fail_next(n=100, status=400)
+    result = synced_app.test_cli_runner().invoke(args=["etlify", "sync"])
+    assert result.exit_code == 1
+    assert "2 record(s) failed" in result.output
+
+
 def test_sync_command_refuses_an_unknown_model(synced_app):
     result = synced_app.test_cli_runner().invoke(args=["etlify", "sync", "--model", "Nobody"])
     assert result.exit_code == 2

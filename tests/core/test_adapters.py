@@ -150,3 +150,12 @@ def test_a_crm_switched_to_the_null_adapter_keeps_its_bookkeeping(database):
 
 def test_null_adapter_is_importable_from_etlify_adapters():
     assert etlify.adapters.NullAdapter is NullAdapter
+
+
+def test_null_adapter_gives_records_without_a_key_distinct_ids():
+    adapter = NullAdapter()
+    first = adapter.upsert("contacts", {"firstname": "Ada"}, id_property="email")
+    second = adapter.upsert("contacts", {"firstname": "Ada"}, id_property="email")
+    assert first != second
+    same = adapter.upsert("contacts", {"email": "a@example.com"}, id_property="email")
+    assert same == adapter.upsert("contacts", {"email": "a@example.com"}, id_property="email")
