@@ -77,11 +77,13 @@ def sync_record(
     _in_progress().add(key)
     try:
         return _sync_claimed(config_, entry, pk, row, token, inline)
+    except BaseException:
+        # A database error before the outcome was written, say: the claim must
+        # not outlive this call (a no-op if it was released already).
+        claims.release(row.id, token)
+        raise
     finally:
         _in_progress().discard(key)
-        # Whatever happened (a database error before the outcome was written,
-        # say), the claim must not outlive this call; a no-op once released.
-        claims.release(row.id, token)
 
 
 def _sync_claimed(
