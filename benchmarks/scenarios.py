@@ -59,6 +59,17 @@ def open_db(url: str | None, workdir: str, name: str):
     return connect(f"sqlite:///{os.path.join(workdir, name)}", pragmas=SQLITE_PRAGMAS, timeout=60)
 
 
+def fresh_app(
+    workdir: str, name: str, users: int, url: str | None = None, companies: int | None = None
+):
+    """Etlify reset, a fresh database with ``users`` users (a company per 100 unless given)."""
+    reset()
+    db = open_db(url, workdir, name)
+    app = define(db)
+    populate(app, users, companies or max(1, users // 100), T0)
+    return db, app
+
+
 def _declare(app, adapter, *, user_dependencies=(), id_property="email", **register) -> None:
     etlify.register("hubspot", adapter=adapter, **register)
     app.Company.etlified_with(
@@ -84,10 +95,7 @@ def b1_stale_scan(
     """Finder time ÷ ``SELECT id FROM user ORDER BY id``, all fresh and with ``stale`` stale."""
     from etlify.stale import Finder
 
-    reset()
-    db = open_db(url, workdir, "b1.db")
-    app = define(db)
-    populate(app, users, companies, T0)
+    db, app = fresh_app(workdir, "b1.db", users, url=url, companies=companies)
     _declare(app, NullAdapter(), user_dependencies=["company"])
     mark_synced(app, app.User, users, T1)
     mark_synced(app, app.Company, companies, T1)
@@ -146,10 +154,7 @@ def b1_stale_scan(
 
 def b2_noop_resync(records: int, workdir: str) -> list[dict]:
     """Inline batch re-sync of unchanged records: requests, and time ÷ serializer+digest loop."""
-    reset()
-    db = open_db(None, workdir, "b2.db")
-    app = define(db)
-    populate(app, records, max(1, records // 100), T0)
+    db, app = fresh_app(workdir, "b2.db", records)
     with RemoteHubSpot() as hs:
         _declare(app, HubspotV3Adapter(access_token=hs.token, base_url=hs.url))
         etlify.BatchSync.call(models=[app.User], async_=False)
@@ -200,10 +205,7 @@ def b3_backfill(
     records: int, single_sample: int, workdir: str, url: str | None = None, label: str = "SQLite"
 ) -> list[dict]:
     """First backfill: requests ÷ ceil(N/100); batch path ÷ one-by-one path, per record."""
-    reset()
-    db = open_db(url, workdir, "b3.db")
-    app = define(db)
-    populate(app, records, max(1, records // 100), T0)
+    db, app = fresh_app(workdir, "b3.db", records, url=url)
     with RemoteHubSpot() as hs:
         adapter = HubspotV3Adapter(access_token=hs.token, base_url=hs.url)
         _declare(app, adapter)
@@ -252,10 +254,7 @@ def b3_backfill(
 
 def b4_rate_budget(records: int, workdir: str) -> list[dict]:
     """16 threads under a 20 requests/s limit: rate achieved ÷ limit, and 429 share."""
-    reset()
-    db = open_db(None, workdir, "b4.db")
-    app = define(db)
-    populate(app, records, max(1, records // 100), T0)
+    db, app = fresh_app(workdir, "b4.db", records)
     with RemoteHubSpot(rate_limit=20, rate_window=1.0) as hs:
         etlify.configure(jobs=etlify.jobs.ThreadPoolJobs(max_workers=16))
         adapter = HubspotV3Adapter(access_token=hs.token, base_url=hs.url, pool_maxsize=16)
@@ -327,10 +326,7 @@ def b5_memory(small: int, large: int, workdir: str) -> list[dict]:
 
 def b6_thread_pool(syncs: int, workdir: str, latency: float = 0.02, workers: int = 8) -> list[dict]:
     """Async syncs on the pool against a slow CRM: wall time ÷ (syncs × latency ÷ workers)."""
-    reset()
-    db = open_db(None, workdir, "b6.db")
-    app = define(db)
-    populate(app, syncs, max(1, syncs // 100), T0)
+    db, app = fresh_app(workdir, "b6.db", syncs)
     users = list(app.User.select())
     with RemoteHubSpot(latency=latency) as hs:
         etlify.configure(jobs=etlify.jobs.ThreadPoolJobs(max_workers=workers))
@@ -381,11 +377,8 @@ def b7_bisection(batches: int, workdir: str) -> list[dict]:
     rows = []
     bound = 2 * math.log2(100) + 1
     for label in ("FakeHubSpot (207 per input)", "whole-batch refusal (bisection)"):
-        reset()
-        db = open_db(None, workdir, f"b7-{len(rows)}.db")
-        app = define(db)
         records = batches * 100
-        populate(app, records, max(1, records // 100), T0)
+        db, app = fresh_app(workdir, f"b7-{len(rows)}.db", records)
         with db.atomic():
             for i in range(batches):
                 app.User.update(email=f"user{i * 100 + 37} at example.com").where(
