@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from . import lease
 from .errors import ConfigurationError
 
 __all__ = ["RateLimiter", "Ticket", "as_rate_limiter"]
@@ -84,7 +85,7 @@ class RateLimiter:
         *,
         search_per_second: int = 4,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Any] = time.sleep,
+        sleep: Callable[[float], Any] = lease.sleep,
     ) -> None:
         _check_positive("max_requests", max_requests, integer=True)
         _check_positive("period", period)

@@ -28,6 +28,7 @@ from urllib.parse import quote, urlencode
 import urllib3
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, SSLError
 
+from .. import lease
 from ..errors import (
     AdapterError,
     ApiError,
@@ -169,7 +170,7 @@ class Transport:
         retries: RetryPolicy,
         pool_maxsize: int,
         rate_limiter: RateLimiter | None = None,
-        sleep: Callable[[float], Any] = time.sleep,
+        sleep: Callable[[float], Any] = lease.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retries = retries
@@ -247,6 +248,7 @@ class Transport:
         self._pool.clear()
 
     def _attempt(self, method: str, path: str, url: str, data: bytes | None, kind: str) -> Answer:
+        lease.beat()
         limiter = self.rate_limiter
         ticket = limiter.acquire(kind) if limiter is not None else None
         started = time.monotonic()

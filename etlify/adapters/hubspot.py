@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from .. import lease
 from ..errors import (
     AdapterError,
     ApiError,
@@ -303,7 +303,7 @@ class HubspotV3Adapter:
                 if policy.is_exhausted():
                     raise error from None
                 logger.info("POST %s: answer lost and no object found; creating again", base)
-                time.sleep(policy.get_backoff_time())
+                lease.sleep(policy.get_backoff_time())
 
     def _existing(
         self, error: ValidationFailed, base: str, key_property: str | None, key_value: str
