@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 import uuid
 from collections import Counter, namedtuple
 from dataclasses import dataclass, field
@@ -20,12 +19,13 @@ from typing import Any, Callable
 
 from peewee import IntegrityError, prefetch
 
-from . import registry, signals
-from .claims import unclaimed
+from . import lease, registry, signals
+from .adapters.limited import call_adapter
+from .claims import Lease, unclaimed
 from .config import config
 from .declarations import SyncConfig, sync_config
 from .digest import digest_of
-from .errors import ApiError, RateLimited, SerializerError, ValidationFailed
+from .errors import ApiError, NotFound, RateLimited, SerializerError, ValidationFailed
 from .serializers import build_payload
 from .sql import case_of, execute_in, in_list, in_pairs
 from .state import CrmSynchronisation as Sync
@@ -35,25 +35,30 @@ from .sync import (
     failure_fields,
     release_waiting,
     report_failure,
+    send_one,
     sync_record,
 )
 
-__all__ = ["sync_batch", "BatchOutcome", "with_rate_limit"]
+__all__ = ["sync_batch", "BatchOutcome"]
 
 logger = logging.getLogger("etlify")
 
 #: Rows written by one bulk UPDATE (keeps SQLite under its parameter limit).
 WRITE_CHUNK = 100
-#: How many times a request refused with 429 is retried after waiting.
-RATE_LIMIT_RETRIES = 5
 
 
 @dataclass
 class BatchOutcome:
-    """What one batch did: counters by outcome, and the dry-run plan."""
+    """What one batch did: counters by outcome, and the dry-run plan.
+
+    ``stopped`` is the rate limit that ended this CRM's part of the run (a
+    daily limit, or a ``Retry-After`` too long to wait): the records not sent
+    are left stale, with no budget spent.
+    """
 
     counts: Counter = field(default_factory=Counter)
     plan: list[dict[str, Any]] = field(default_factory=list)
+    stopped: RateLimited | None = None
 
 
 #: The sync-row columns a batch works with, read as :class:`Row` tuples.
@@ -109,9 +114,7 @@ class _Batch:
         self.skipped: list[_Item] = []
         self.waiting: dict[str, list[tuple[Any, SyncConfig]]] = {}
         self.buffered: list[_Item] = []
-        self.token = uuid.uuid4().hex
-        self.claimed_ids: list[int] = []
-        self.lease_until = dt.datetime.min
+        self.lease = Lease(uuid.uuid4().hex, [], dt.datetime.min)
 
     # -- reading -------------------------------------------------------------
 
@@ -137,7 +140,8 @@ class _Batch:
         self._add_missing_rows([*to_send, *self.skipped, *(i for i, _ in self.failed.values())])
         to_send = self._claim(to_send)
         try:
-            self._send(to_send)
+            with lease.renewing(self.lease.renew):
+                self._send(to_send)
         finally:
             # One short transaction for all the writes: no CRM call happens in it.
             with database_proxy.atomic():
@@ -199,13 +203,13 @@ class _Batch:
             return []
         now = config.now()
         ids = [item.row.id for item in items]
-        self.lease_until = now + dt.timedelta(seconds=config.claim_timeout)
-        Sync.update(claim_token=self.token, claimed_until=self.lease_until).where(
+        self.lease.until = now + dt.timedelta(seconds=config.claim_timeout)
+        Sync.update(claim_token=self.lease.token, claimed_until=self.lease.until).where(
             in_list(Sync.id, ids) & unclaimed(now)
         ).execute()
-        mine = in_list(Sync.id, ids) & (Sync.claim_token == self.token)
+        mine = in_list(Sync.id, ids) & (Sync.claim_token == self.lease.token)
         fresh = {row.id: row for row in self._select_rows(mine).values()}
-        self.claimed_ids = list(fresh)
+        self.lease.row_ids = list(fresh)
         claimed = []
         for item in items:
             row = fresh.get(item.row.id)
@@ -221,26 +225,11 @@ class _Batch:
                 claimed.append(item)
         return claimed
 
-    def _renew(self) -> None:
-        """Before a CRM request: extend the lease once half of it has run out.
-
-        A batch of one-by-one requests or long rate-limit waits can outlast
-        ``claim_timeout``; its rows must not become free for another worker
-        while their creates are still on the way.
-        """
-        now = config.now()
-        lease = dt.timedelta(seconds=config.claim_timeout)
-        if self.claimed_ids and now >= self.lease_until - lease / 2:
-            self.lease_until = now + lease
-            Sync.update(claimed_until=self.lease_until).where(
-                in_list(Sync.id, self.claimed_ids) & (Sync.claim_token == self.token)
-            ).execute()
-
     def _release_leftovers(self) -> None:
         """Release whatever this batch still holds (a failure midway, a row left out)."""
-        if self.claimed_ids:
+        if self.lease.row_ids:
             Sync.update(claim_token=None, claimed_until=None).where(
-                in_list(Sync.id, self.claimed_ids) & (Sync.claim_token == self.token)
+                in_list(Sync.id, self.lease.row_ids) & (Sync.claim_token == self.lease.token)
             ).execute()
 
     def _dependency_counts(self, pks: list[Any]) -> dict[str, int]:
@@ -346,15 +335,33 @@ class _Batch:
     # -- sending -------------------------------------------------------------
 
     def _send(self, items: list[_Item]) -> None:
+        batch_update = getattr(self.adapter, "batch_update", None)
+        linked = [item for item in items if item.row.crm_id and batch_update]
+        size = int(getattr(self.adapter, "batch_size", 100) or 100)
+        for start in range(0, len(linked), size):
+            self._bisect(linked[start : start + size], self._call_batch_update)
+        # An update answered "not found" (archived or merged away in the CRM)
+        # is matched on its id_property, else created, as a new record is.
+        gone = [
+            item
+            for item in linked
+            if isinstance(self.failed.get(item.resource_id, (None, None))[1], NotFound)
+        ]
+        for item in gone:
+            del self.failed[item.resource_id]
+            item.row = item.row._replace(crm_id=None)
+        rest = [item for item in items if not (item.row.crm_id and batch_update)]
+        self._send_new([*gone, *(item for item in rest if not item.row.crm_id)])
+        for item in rest:
+            if item.row.crm_id:
+                self._upsert_one(item)
+
+    def _send_new(self, items: list[_Item]) -> None:
+        """Send records with no CRM id: batch-upserted on their key when they can be."""
         id_property = self.config.id_property
         batch_upsert = getattr(self.adapter, "batch_upsert", None) if id_property else None
-        batch_update = getattr(self.adapter, "batch_update", None)
-        one_by_one = []
-        linked, new, seen = [], [], set()
+        new, one_by_one, seen = [], [], set()
         for item in items:
-            if item.row.crm_id:
-                (linked if batch_update else one_by_one).append(item)
-                continue
             key = item.payload.get(id_property) if id_property else None
             if batch_upsert is None or key is None or str(key) in seen:
                 one_by_one.append(item)
@@ -362,8 +369,6 @@ class _Batch:
                 seen.add(str(key))
                 new.append(item)
         size = int(getattr(self.adapter, "batch_size", 100) or 100)
-        for start in range(0, len(linked), size):
-            self._bisect(linked[start : start + size], self._call_batch_update)
         for start in range(0, len(new), size):
             self._bisect(new[start : start + size], self._call_batch_upsert)
         for item in one_by_one:
@@ -416,7 +421,7 @@ class _Batch:
         """
         if refused is None:
             try:
-                matched = self._with_rate_limit(call, chunk)
+                matched = self._call(call, chunk)
             except ValidationFailed as error:
                 refused = error
             except Exception as error:
@@ -440,27 +445,26 @@ class _Batch:
         return False
 
     def _upsert_one(self, item: _Item) -> None:
-        def call(chunk: list[_Item]) -> dict[str, Any]:
-            crm_id = self.adapter.upsert(
-                self.config.crm_object_type,
-                item.payload,
-                id_property=self.config.id_property,
-                crm_id=item.row.crm_id,
-            )
-            if not crm_id:
-                raise ApiError(f"{type(self.adapter).__name__}.upsert returned no CRM id")
-            return {item.resource_id: str(crm_id)}
-
         try:
-            crm_id = self._with_rate_limit(call, [item])[item.resource_id]
+            crm_id = self._call(
+                lambda _: send_one(self.config, self.adapter, item.payload, item.row.crm_id), [item]
+            )
         except Exception as error:
             self.failed[item.resource_id] = (item, error)
             return
         self.synced[item.resource_id] = (item, crm_id, not item.row.crm_id)
 
-    def _with_rate_limit(self, call: Callable, chunk: list[_Item]) -> Any:
-        self._renew()
-        return with_rate_limit(self.adapter, call, chunk)
+    def _call(self, call: Callable[[list[_Item]], Any], chunk: list[_Item]) -> Any:
+        """``call(chunk)`` under the one 429 rule; once a rate limit ended this
+        CRM's part of the run, raise it again without sending."""
+        if self.outcome.stopped is not None:
+            raise self.outcome.stopped
+        self.lease.renew()
+        try:
+            return call_adapter(self.adapter, call, chunk)
+        except RateLimited as error:
+            self.outcome.stopped = error
+            raise
 
     # -- writing -------------------------------------------------------------
 
@@ -473,7 +477,7 @@ class _Batch:
         back.
         """
         now = config.now()
-        mine = Sync.claim_token == self.token
+        mine = Sync.claim_token == self.lease.token
         guard = unclaimed(now) | mine
         released = {"claim_token": None, "claimed_until": None, "updated_at": now}
         cleared = {"error_count": 0, "last_error": None, "last_error_kind": None}
@@ -668,27 +672,6 @@ class _Batch:
                 .tuples()
             )
         return {key: value for key, value in dependencies.items() if key not in failing}
-
-
-def with_rate_limit(adapter: Any, call: Callable, *args: Any) -> Any:
-    """``call(*args)``, waiting and sending again when the CRM answers 429.
-
-    The wait is the answer's ``Retry-After`` (else 10 s), shared with every
-    thread through the adapter's rate limiter when it has one.
-    """
-    for attempt in range(RATE_LIMIT_RETRIES + 1):
-        try:
-            return call(*args)
-        except RateLimited as error:
-            if attempt == RATE_LIMIT_RETRIES:
-                raise
-            wait = error.retry_after if error.retry_after is not None else 10.0
-            limiter = getattr(adapter, "rate_limiter", None)
-            if limiter is not None and hasattr(limiter, "pause"):
-                limiter.pause(wait)
-            logger.info("etlify: rate limited; resuming in %.1f s", wait)
-            time.sleep(wait)
-    raise AssertionError("unreachable")
 
 
 def _update_cases(per_row: dict[int, dict[str, Any]], common: dict[str, Any], guard: Any) -> None:

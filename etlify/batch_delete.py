@@ -9,7 +9,7 @@ from itertools import groupby
 from typing import Any
 
 from . import registry, signals
-from .batch import with_rate_limit
+from .adapters.limited import call_adapter
 from .claims import unclaimed
 from .config import config
 from .declarations import SyncConfig
@@ -68,7 +68,7 @@ def delete_batch(config_: SyncConfig, pks: list[Any]) -> Counter:
             ]
         for chunk, call, argument in chunks:
             try:
-                with_rate_limit(entry.adapter, call, kind, argument)
+                call_adapter(entry.adapter, call, kind, argument)
             except Exception as error:
                 failed.extend((row, error) for row in chunk)
             else:

@@ -60,15 +60,21 @@ class BatchSync:
         per_model: Counter = Counter()
         plan: list[dict[str, Any]] = []
         done = 0
+        stopped: dict[str, str] = {}
         if report:
             report(0, total)
         for config_, query in queries:
+            if config_.crm_name in stopped:
+                continue
             for pks, rows in _batches(config_, query, batch_size):
                 per_model[config_.resource_type] += len(pks)
                 if inline:
                     outcome = sync_batch(config_, pks, dry_run=dry_run, inline=True, rows=rows)
                     counts.update(outcome.counts)
                     plan.extend(outcome.plan)
+                    if outcome.stopped is not None:
+                        stopped[config_.crm_name] = str(outcome.stopped)
+                        break
                 else:
                     jobs.dispatch_batch(config_, pks)
                 done += len(pks)
@@ -85,6 +91,8 @@ class BatchSync:
         }
         if counts["busy"]:
             stats["busy"] = counts["busy"]
+        if stopped:
+            stats["stopped"] = stopped
         if dry_run:
             stats["plan"] = plan
         signals.send(signals.batch_finished, cls, crm_name=crm_name, stats=stats)

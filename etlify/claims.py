@@ -15,9 +15,10 @@ import uuid
 from typing import Any
 
 from .config import config
+from .sql import in_list
 from .state import CrmSynchronisation as Sync
 
-__all__ = ["claim_row", "acquire", "finish", "release", "unclaimed"]
+__all__ = ["Lease", "claim_row", "acquire", "finish", "release", "unclaimed"]
 
 logger = logging.getLogger("etlify")
 
@@ -25,6 +26,31 @@ logger = logging.getLogger("etlify")
 def unclaimed(now: dt.datetime) -> Any:
     """The condition of rows no worker holds: never claimed, or whose lease expired."""
     return Sync.claim_token.is_null() | (Sync.claimed_until < now)
+
+
+class Lease:
+    """The claim a sync holds on its rows, renewed once half of it has run out.
+
+    A sync whose CRM call waits out rate limits or backoffs can outlast
+    ``config.claim_timeout``; its rows must not become free for another
+    worker while a create is still on the way. :meth:`renew` is what the
+    engine installs with :func:`etlify.lease.renewing`.
+    """
+
+    def __init__(self, token: str, row_ids: list[int], until: dt.datetime) -> None:
+        self.token = token
+        self.row_ids = row_ids
+        self.until = until
+
+    def renew(self) -> None:
+        """Extend the lease by ``claim_timeout`` if half of it has passed."""
+        now = config.now()
+        span = dt.timedelta(seconds=config.claim_timeout)
+        if self.row_ids and now >= self.until - span / 2:
+            self.until = now + span
+            Sync.update(claimed_until=self.until).where(
+                in_list(Sync.id, self.row_ids) & (Sync.claim_token == self.token)
+            ).execute()
 
 
 def claim_row(

@@ -14,7 +14,8 @@ from typing import Any
 
 from peewee import IntegrityError
 
-from . import claims, registry, signals
+from . import claims, lease, registry, signals
+from .adapters.limited import call_adapter
 from .config import config
 from .declarations import SyncConfig, sync_config
 from .digest import digest_of
@@ -38,6 +39,7 @@ __all__ = [
     "failure_fields",
     "describe_error",
     "report_failure",
+    "send_one",
 ]
 
 logger = logging.getLogger("etlify")
@@ -91,6 +93,7 @@ def _sync_claimed(
 ) -> Status:
     model = config_.model
     row_id = row.id
+    claimed_at = row.claimed_until
     read_at = read_moment(model)
     seen = {"dependency_count": _dependency_count(config_, pk)}
     record = model.get_or_none(model._meta.primary_key == pk)
@@ -133,11 +136,11 @@ def _sync_claimed(
                 signals.skipped, model, record=record, crm_name=entry.name, reason="not_modified"
             )
             return Status.NOT_MODIFIED
-        crm_id = entry.adapter.upsert(
-            config_.crm_object_type, payload, id_property=config_.id_property, crm_id=row.crm_id
-        )
-        if not crm_id:
-            raise ApiError(f"{type(entry.adapter).__name__}.upsert returned no CRM id")
+        claim = claims.Lease(token, [row_id], claimed_at)
+        with lease.renewing(claim.renew):
+            crm_id = call_adapter(
+                entry.adapter, send_one, config_, entry.adapter, payload, row.crm_id
+            )
         try:
             with savepoint():
                 claims.finish(
@@ -175,6 +178,33 @@ def _sync_claimed(
     )
     release_waiting(config_, pk, inline)
     return Status.SYNCED
+
+
+def send_one(config_: SyncConfig, adapter: Any, payload: dict[str, Any], crm_id: Any) -> str:
+    """Send one payload and return the CRM id, in as few requests as the adapter allows.
+
+    A new record with an ``id_property`` value goes through ``batch_upsert``
+    when the adapter has it: one request that matches or creates. Anything
+    else goes through ``upsert``. Rate limits follow the one rule of
+    :func:`~etlify.adapters.limited.call_adapter`.
+    """
+    id_property = config_.id_property
+    key = payload.get(id_property) if id_property else None
+    batch_upsert = getattr(adapter, "batch_upsert", None)
+    if not crm_id and key is not None and batch_upsert is not None:
+        result = batch_upsert(config_.crm_object_type, [payload], id_property)
+        found = result.get(str(key))
+        if not found:
+            errors = getattr(result, "errors", {}) or {}
+            if str(key) in errors:
+                raise errors[str(key)]
+    else:
+        found = adapter.upsert(
+            config_.crm_object_type, payload, id_property=id_property, crm_id=crm_id
+        )
+    if not found:
+        raise ApiError(f"{type(adapter).__name__} returned no CRM id")
+    return str(found)
 
 
 def _dependency_count(config_: SyncConfig, pk: Any) -> int | None:
@@ -347,7 +377,12 @@ def delete_record(model: type, pk: Any, crm_name: str, record: Any = None) -> St
         claims.release(row.id, token)
         return Status.NOOP
     try:
-        entry.adapter.delete(row.crm_object_type or config_.crm_object_type, row.crm_id)
+        call_adapter(
+            entry.adapter,
+            entry.adapter.delete,
+            row.crm_object_type or config_.crm_object_type,
+            row.crm_id,
+        )
     except Exception as error:
         claims.finish(row.id, token, **failure_fields(row, error, entry.adapter))
         report_failure("delete", model, pk, entry, record, error)
@@ -370,7 +405,7 @@ def _delete_forgotten(
 ) -> Status:
     """Delete the CRM object of a record whose sync state was forgotten with it."""
     try:
-        entry.adapter.delete(object_type, crm_id)
+        call_adapter(entry.adapter, entry.adapter.delete, object_type, crm_id)
     except Exception as error:
         report_failure("delete", model, pk, entry, record, error)
         return Status.ERROR

@@ -64,6 +64,9 @@ class HubspotV3Adapter:
     One instance is safe to share across threads.
     """
 
+    #: The transport waits out short 429s itself; a 429 it raises is final.
+    retries_rate_limits = True
+
     def __init__(
         self,
         access_token: str,

@@ -41,6 +41,8 @@ class RecordingJobs:
 class GatedAdapter(InMemoryAdapter):
     """Holds the upsert of ``blocker@example.com`` until ``gate`` is set."""
 
+    batch_upsert = None  # every sync goes through upsert()
+
     def __init__(self) -> None:
         super().__init__()
         self.entered = threading.Event()

@@ -36,6 +36,8 @@ def test_a_new_record_is_created_in_the_crm_and_its_state_stored(app, adapter, u
 
 def test_the_upsert_is_sent_with_the_id_property(app, adapter, user):
     class Recording(InMemoryAdapter):
+        batch_upsert = None  # no batch endpoint: the single upsert is used
+
         def upsert(self, object_type, payload, id_property=None, crm_id=None):
             self.seen = (object_type, id_property, crm_id)
             return super().upsert(object_type, payload, id_property=id_property, crm_id=crm_id)
@@ -46,6 +48,12 @@ def test_the_upsert_is_sent_with_the_id_property(app, adapter, user):
     user.sync(async_=False)
 
     assert recording.seen == ("contacts", "email", None)
+
+
+def test_a_new_record_with_an_id_property_is_sent_as_a_batch_upsert_of_one(app, adapter, user):
+    user.sync(async_=False)
+
+    assert [(method, kind) for method, kind, _ in adapter.calls] == [("batch_upsert", "contacts")]
 
 
 def test_a_changed_record_is_updated_with_its_stored_crm_id(app, adapter, user):
@@ -178,7 +186,7 @@ def test_every_failure_of_a_record_spends_one_unit_of_its_budget(app, adapter, u
 @pytest.mark.parametrize(
     "error, kind",
     [
-        (RateLimited("slow down", status=429, retry_after=1.0), "rate_limited"),
+        (RateLimited("daily limit", status=429, retry_after=None), "rate_limited"),
         (TransportError("connection reset"), "transient"),
         (etlify.ApiError("bad gateway", status=502), "transient"),
         (Unauthorized("expired token", status=401), "auth"),
@@ -211,6 +219,7 @@ def test_a_successful_sync_clears_the_error_bookkeeping(app, adapter, user):
 def test_last_error_never_holds_the_adapters_access_token(app, user):
     class TokenAdapter(InMemoryAdapter):
         access_token = "pat-na1-secret-0000"
+        batch_upsert = None
 
         def upsert(self, *args, **kwargs):
             raise RuntimeError(f"request with Authorization: Bearer {self.access_token} failed")
@@ -226,6 +235,8 @@ def test_last_error_never_holds_the_adapters_access_token(app, user):
 
 def test_an_adapter_returning_no_crm_id_is_an_error(app, user):
     class Blank(InMemoryAdapter):
+        batch_upsert = None
+
         def upsert(self, *args, **kwargs):
             return ""
 
@@ -255,6 +266,8 @@ def test_last_synced_at_is_when_the_payload_was_read_not_when_the_crm_answered(a
 
     class EditingAdapter(InMemoryAdapter):
         """Someone edits the record while its upsert is in flight."""
+
+        batch_upsert = None
 
         def upsert(self, object_type, payload, id_property=None, crm_id=None):
             app.User.update(first_name="Edited", updated_at=etlify.config.now()).execute()

@@ -34,7 +34,7 @@ def test_the_company_without_crm_id_is_synced_first_then_the_user(deps_app, adap
 
     assert [(method, kind) for method, kind, _ in adapter.calls] == [
         ("upsert", "companies"),
-        ("upsert", "contacts"),
+        ("batch_upsert", "contacts"),
     ]
     assert company.crm_synchronisation("hubspot").crm_id is not None
 
