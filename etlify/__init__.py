@@ -12,7 +12,7 @@ import logging
 
 from . import digest, jobs, signals
 from .batch_sync import BatchSync
-from .config import Config, config, configure
+from .config import Config, config
 from .declarations import SyncConfig, etlified_models, model_for
 from .errors import (
     AdapterError,
@@ -26,14 +26,16 @@ from .errors import (
     Unauthorized,
     ValidationFailed,
 )
+from .migrate import create_tables
 from .mixin import EtlifyMixin, etlified_with
-from .registry import crm_names, is_enabled, register
+from .registry import crm_names, is_enabled
 from .relations import GenericDependency
 from .serializers import BaseSerializer
 from .stale import Finder
-from .state import CrmSynchronisation, PendingSync, create_tables
+from .state import CrmSynchronisation, PendingSync
 from .status import Status
 from .timestamps import Timestamped
+from .wiring import configure, register
 
 __version__ = "0.1.0"
 

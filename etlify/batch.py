@@ -22,15 +22,16 @@ from peewee import IntegrityError, prefetch
 from . import lease, registry, signals
 from .adapters.limited import call_adapter
 from .claims import Lease, unclaimed
-from .config import config
+from .config import config, digest_of
 from .declarations import SyncConfig, sync_config
-from .digest import digest_of
 from .errors import ApiError, NotFound, RateLimited, SerializerError, ValidationFailed
 from .serializers import build_payload
 from .sql import case_of, execute_in, in_list, in_pairs
+from .stale import Finder
 from .state import CrmSynchronisation as Sync
 from .state import PendingSync, database_proxy, read_moment, savepoint
 from .sync import (
+    Dispatch,
     describe_error,
     failure_fields,
     release_waiting,
@@ -87,7 +88,7 @@ def sync_batch(
     pks: list[Any],
     *,
     dry_run: bool = False,
-    inline: bool = True,
+    dispatch: Dispatch | None = None,
     rows: dict[str, Row] | None = None,
 ) -> BatchOutcome:
     """Sync the records ``pks`` of ``config_.model`` to ``config_.crm_name``.
@@ -97,16 +98,16 @@ def sync_batch(
     records' sync rows (``{str(pk): Row}``) when the caller has just read
     them; otherwise they are read here.
     """
-    return _Batch(config_, dry_run, inline).run(pks, rows)
+    return _Batch(config_, dry_run, dispatch).run(pks, rows)
 
 
 class _Batch:
-    def __init__(self, config_: SyncConfig, dry_run: bool, inline: bool) -> None:
+    def __init__(self, config_: SyncConfig, dry_run: bool, dispatch: Dispatch | None) -> None:
         self.config = config_
         self.entry = registry.crm(config_.crm_name)
         self.adapter = self.entry.adapter
         self.dry_run = dry_run
-        self.inline = inline
+        self.dispatch = dispatch
         self.outcome = BatchOutcome()
         self.synced: dict[str, tuple[_Item, str, bool]] = {}
         self.failed: dict[str, tuple[_Item, BaseException]] = {}
@@ -233,8 +234,6 @@ class _Batch:
             ).execute()
 
     def _dependency_counts(self, pks: list[Any]) -> dict[str, int]:
-        from .stale import Finder
-
         return Finder.dependency_counts(self.config, pks)
 
     def _prepare(self, items: list[_Item]) -> list[_Item]:
@@ -631,8 +630,6 @@ class _Batch:
 
     def _follow_up(self) -> None:
         """Release records waiting on synced ones; start the syncs buffered ones wait for."""
-        from . import jobs
-
         if (
             self.synced
             and PendingSync.select()
@@ -643,17 +640,17 @@ class _Batch:
             .exists()
         ):
             for resource_id in self.synced:
-                release_waiting(self.config, resource_id, self.inline)
+                release_waiting(self.config, resource_id, self.dispatch)
         dependencies = {
             (dep_config.resource_type, str(dependency._pk)): (dependency, dep_config)
             for waiting_on in self.waiting.values()
             for dependency, dep_config in waiting_on
         }
         for dependency, dep_config in self._not_failing(dependencies).values():
-            if self.inline:
-                sync_record(type(dependency), dependency._pk, self.config.crm_name, inline=True)
+            if self.dispatch is None:
+                sync_record(type(dependency), dependency._pk, self.config.crm_name)
             else:
-                jobs.dispatch(dep_config, dependency._pk)
+                self.dispatch(dep_config, dependency._pk)
 
     def _not_failing(self, dependencies: dict[tuple, Any]) -> dict[tuple, Any]:
         """``dependencies`` less those whose last sync failed: the next run retries them."""

@@ -10,6 +10,7 @@ from .batch import ROW_FIELDS, Row, sync_batch
 from .declarations import SyncConfig
 from .errors import ConfigurationError
 from .progress import progress_callback
+from .stale import Finder
 
 __all__ = ["BatchSync"]
 
@@ -43,8 +44,6 @@ class BatchSync:
             "skipped", "buffered"}`` (counts; only ``total`` and ``per_model``
             are known when async).
         """
-        from .stale import Finder
-
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigurationError(f"batch_size must be a positive integer, not {batch_size!r}")
         report = progress_callback(progress)
@@ -69,7 +68,7 @@ class BatchSync:
             for pks, rows in _batches(config_, query, batch_size):
                 per_model[config_.resource_type] += len(pks)
                 if inline:
-                    outcome = sync_batch(config_, pks, dry_run=dry_run, inline=True, rows=rows)
+                    outcome = sync_batch(config_, pks, dry_run=dry_run, rows=rows)
                     counts.update(outcome.counts)
                     plan.extend(outcome.plan)
                     if outcome.stopped is not None:

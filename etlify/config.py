@@ -6,10 +6,10 @@ import datetime as dt
 import logging
 from typing import Any, Callable
 
-from .digest import stable_sha256
-from .errors import ConfigurationError
+from .digest import MAX_DIGEST_LENGTH, stable_sha256
+from .errors import ConfigurationError, SerializerError
 
-__all__ = ["Config", "config", "configure", "utcnow"]
+__all__ = ["Config", "config", "digest_of", "utcnow"]
 
 
 def utcnow() -> dt.datetime:
@@ -92,10 +92,6 @@ class Config:
                     "jobs must be a dispatcher with submit(model_name, record_id, crm_name), "
                     "such as etlify.jobs.ThreadPoolJobs()"
                 )
-        if "database" in options:
-            from .state import bind_database
-
-            bind_database(options["database"])
         for name, value in options.items():
             setattr(self, name, value)
 
@@ -112,12 +108,17 @@ def _check_budget(name: str, value: Any) -> None:
 config = Config()
 
 
-def configure(**options: Any) -> Config:
-    """Set Etlify's global options and return the live :class:`Config`.
+def digest_of(payload: Any) -> str:
+    """The digest of ``payload`` by the configured ``digest_strategy``.
 
-    Options: ``database``, ``logger``, ``digest_strategy``, ``max_sync_errors``,
-    ``jobs``, ``claim_timeout``, ``now``, ``sync_margin``. Raises :class:`ConfigurationError`
-    for an unknown option or a bad value.
+    Raises :class:`SerializerError` unless it is a string the sync-state
+    table can store (at most 128 characters), so that a bad strategy fails
+    before the CRM is called rather than after.
     """
-    config.update(**options)
-    return config
+    digest = config.digest_strategy(payload)
+    if not isinstance(digest, str) or not 0 < len(digest) <= MAX_DIGEST_LENGTH:
+        raise SerializerError(
+            f"digest_strategy must return a string of 1 to {MAX_DIGEST_LENGTH} characters, "
+            f"not {digest!r:.80}"
+        )
+    return digest

@@ -6,8 +6,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from . import registry
 from .errors import ConfigurationError
-from .relations import validate_dependency
+from .relations import resolve, validate_dependency
+from .state import bind_database, database_proxy
 
 __all__ = ["SyncConfig", "declare", "model_for", "etlified_models", "sync_config", "clear"]
 
@@ -35,8 +37,6 @@ class SyncConfig:
 
     def prefetched_models(self) -> list[type]:
         """The models ``prefetch`` names, in the order Peewee's ``prefetch()`` takes them."""
-        from .relations import resolve
-
         found: list[type] = []
         for path in self.prefetch:
             for hop in resolve(self.model, path):
@@ -75,9 +75,6 @@ def declare(model: type, crm_name: str, **options: Any) -> SyncConfig:
 
     Raises :class:`ConfigurationError` naming the model and the option.
     """
-    from . import registry
-    from .state import bind_database, database_proxy
-
     where = f"{model.__name__}.etlified_with({crm_name!r})"
     unknown = set(options) - _OPTIONS
     if unknown:
@@ -183,8 +180,6 @@ def resource_type(model: type) -> str:
 
 def sync_config(model: type, crm_name: str) -> SyncConfig:
     """How ``model`` syncs to ``crm_name``; :class:`ConfigurationError` when it does not."""
-    from . import registry
-
     registry.crm(crm_name)
     entry = _models.get(model)
     if entry is None or crm_name not in entry.configs:

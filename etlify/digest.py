@@ -19,7 +19,7 @@ from typing import Any
 
 from .errors import SerializerError
 
-__all__ = ["canonical", "canonical_json", "stable_sha256", "digest_of"]
+__all__ = ["canonical", "canonical_json", "stable_sha256", "MAX_DIGEST_LENGTH"]
 
 #: The longest digest the sync-state table stores.
 MAX_DIGEST_LENGTH = 128
@@ -117,21 +117,3 @@ def _unencodable(value: Any, path: str) -> str:
         except ValueError:
             return f"{path} is an integer too long to encode"
     return ""
-
-
-def digest_of(payload: Any) -> str:
-    """The digest of ``payload`` by the configured ``digest_strategy``.
-
-    Raises :class:`SerializerError` unless it is a string the sync-state
-    table can store (at most 128 characters), so that a bad strategy fails
-    before the CRM is called rather than after.
-    """
-    from .config import config
-
-    digest = config.digest_strategy(payload)
-    if not isinstance(digest, str) or not 0 < len(digest) <= MAX_DIGEST_LENGTH:
-        raise SerializerError(
-            f"digest_strategy must return a string of 1 to {MAX_DIGEST_LENGTH} characters, "
-            f"not {digest!r:.80}"
-        )
-    return digest

@@ -10,6 +10,7 @@ commit, and not at all after a rollback. A worker of any job system calls
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import logging
 import threading
@@ -20,11 +21,14 @@ from typing import Any, Callable
 
 from peewee import SqliteDatabase
 
+from . import registry
+from .batch import sync_batch
 from .config import config
 from .declarations import SyncConfig, etlified_models, model_for, sync_config
 from .errors import ConfigurationError
 from .state import database_proxy
 from .status import Status
+from .sync import sync_record
 
 __all__ = [
     "ThreadPoolJobs",
@@ -123,8 +127,6 @@ class ThreadPoolJobs:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every queued job is done; ``False`` if ``timeout`` ran out."""
-        import concurrent.futures
-
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             with self._lock:
@@ -180,15 +182,12 @@ def dispatch(sync_config_: SyncConfig, record_id: Any, record: Any = None) -> An
     A disabled CRM answers at once, announcing ``skipped`` like an inline sync;
     ``record`` is what that signal carries.
     """
-    from . import registry
-    from .sync import sync_record
-
     entry = registry.crm(sync_config_.crm_name)
     model, crm_name = sync_config_.model, sync_config_.crm_name
     if not entry.enabled:
         return _done(sync_record(model, record_id, crm_name, record=record))
     if is_immediate():
-        return _done(sync_record(model, record_id, crm_name, inline=True))
+        return _done(sync_record(model, record_id, crm_name))
     job_class = sync_config_.job_class or entry.job_class
     name = sync_config_.resource_type
     jobs = None if job_class is not None else default_jobs()
@@ -283,15 +282,11 @@ def dispatch_batch(sync_config_: SyncConfig, record_ids: list[Any]) -> Any:
     gets one job for the batch; one with only ``perform_later`` gets one job
     per record; the built-in pool runs the batch as one job.
     """
-    from . import registry
-
     entry = registry.crm(sync_config_.crm_name)
     job_class = sync_config_.job_class or entry.job_class
     name, crm_name = sync_config_.resource_type, sync_config_.crm_name
     if is_immediate():
-        from .batch import sync_batch
-
-        return _done(dict(sync_batch(sync_config_, list(record_ids), inline=True).counts))
+        return _done(dict(sync_batch(sync_config_, list(record_ids)).counts))
     if job_class is None:
         return default_jobs().submit_batch(name, record_ids, crm_name)
     if callable(getattr(job_class, "perform_batch_later", None)):
@@ -310,10 +305,8 @@ def perform_batch(model_name: str, record_ids: list[Any], crm_name: str) -> dict
 
 def perform_batch_open(model_name: str, record_ids: list[Any], crm_name: str) -> dict[str, int]:
     """:func:`perform_batch` on connections the caller has opened."""
-    from .batch import sync_batch
-
     model = model_for(model_name)
-    outcome = sync_batch(sync_config(model, crm_name), list(record_ids), inline=False)
+    outcome = sync_batch(sync_config(model, crm_name), list(record_ids), dispatch=dispatch)
     return dict(outcome.counts)
 
 
@@ -329,9 +322,7 @@ def perform(model_name: str, record_id: Any, crm_name: str) -> Status:
 
 def perform_open(model_name: str, record_id: Any, crm_name: str) -> Status:
     """:func:`perform` on connections the caller has opened."""
-    from .sync import sync_record
-
-    return sync_record(model_for(model_name), record_id, crm_name, inline=False)
+    return sync_record(model_for(model_name), record_id, crm_name, dispatch=dispatch)
 
 
 @contextlib.contextmanager

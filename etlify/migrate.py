@@ -12,11 +12,21 @@ from typing import Any
 from peewee import CharField, Entity, Field, SqliteDatabase, TextField
 from playhouse.migrate import MySQLMigrator, SchemaMigrator, migrate
 
-from .state import CrmSynchronisation, PendingSync
+from .state import CrmSynchronisation, PendingSync, ensure_bound
 
-__all__ = ["upgrade_tables"]
+__all__ = ["create_tables", "upgrade_tables"]
 
 STATE_MODELS = (CrmSynchronisation, PendingSync)
+
+
+def create_tables() -> list[str]:
+    """Create the sync-state tables, or bring older ones up to date in place.
+
+    Safe to run again. An older table (from an earlier release, or the Ruby
+    gem's) gains the missing columns and indexes and keeps its rows.
+    Returns one line per change made (empty when all was up to date).
+    """
+    return upgrade_tables(ensure_bound())
 
 
 def upgrade_tables(database: Any) -> list[str]:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from peewee import Model
+
+from . import jobs
+from .batch_delete import delete_batch
 from .declarations import crm_names_for, declare, resource_type, sync_config
+from .serializers import build_payload
+from .state import CrmSynchronisation as Sync
+from .sync import delete_record, forget_record, sync_record
 
 __all__ = ["EtlifyMixin", "etlified_with", "install_crm_methods", "uninstall_crm_methods"]
 
@@ -52,13 +59,11 @@ class EtlifyMixin:
 
     def crm_sync(self, crm_name: str, async_: bool = True) -> Any:
         """Sync this record to ``crm_name``; see :meth:`sync`."""
-        from . import jobs, sync
-
         config = sync_config(type(self), crm_name)
         pk = _primary_key(self)
         if async_:
             return jobs.dispatch(config, pk, record=self)
-        return sync.sync_record(type(self), pk, crm_name, inline=True, record=self)
+        return sync_record(type(self), pk, crm_name, record=self)
 
     def crm_delete(self, crm_name: str) -> Any:
         """Delete this record from ``crm_name`` (inline).
@@ -66,10 +71,8 @@ class EtlifyMixin:
         Returns ``Status.DELETED``, ``NOOP`` (never synced), ``DISABLED`` or
         ``ERROR``. On success the stored CRM id and digest are cleared.
         """
-        from . import sync
-
         sync_config(type(self), crm_name)
-        return sync.delete_record(type(self), _primary_key(self), crm_name, record=self)
+        return delete_record(type(self), _primary_key(self), crm_name, record=self)
 
     def delete_instance(self, *args: Any, **kwargs: Any) -> Any:
         """Delete the record as Peewee does, then forget its sync state.
@@ -81,8 +84,6 @@ class EtlifyMixin:
         ``crm_delete()`` on it still deletes its CRM objects. Bulk
         ``Model.delete()`` queries bypass this.
         """
-        from .sync import forget_record
-
         pk = self._pk
         deleted = super().delete_instance(*args, **kwargs)  # type: ignore[misc]
         if pk is not None:
@@ -98,21 +99,15 @@ class EtlifyMixin:
         ``busy`` (being synced right now: try again), ``errors``; ``disabled``
         for a disabled CRM.
         """
-        from .batch_delete import delete_batch
-
         counts = delete_batch(sync_config(cls, crm_name), list(ids))
         return {name: counts[name] for name in counts if counts[name]}
 
     def build_crm_payload(self, crm_name: str) -> dict[str, Any]:
         """The payload the serializer builds for ``crm_name``."""
-        from .serializers import build_payload
-
         return build_payload(sync_config(type(self), crm_name).serializer, self)
 
     def crm_synchronisation(self, crm_name: str) -> Any:
         """This record's ``CrmSynchronisation`` row for ``crm_name``, or ``None``."""
-        from .state import CrmSynchronisation as Sync
-
         config = sync_config(type(self), crm_name)
         return Sync.get_or_none(
             (Sync.crm_name == crm_name)
@@ -173,8 +168,6 @@ def generated_names(crm_name: str) -> list[str]:
 
 def clashing_names(crm_name: str) -> list[str]:
     """Generated names that would hide a method of Etlify's or of Peewee's ``Model``."""
-    from peewee import Model
-
     return [
         name
         for name in generated_names(crm_name)

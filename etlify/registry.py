@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from .adapters.limited import attach_rate_limit
 from .config import config
 from .errors import ConfigurationError
 
@@ -38,7 +39,10 @@ def register(
     max_sync_errors: int | None = None,
     **unknown: Any,
 ) -> CrmEntry:
-    """Register a CRM under ``name`` (registering again replaces the entry).
+    """Record a CRM under ``name`` (registering again replaces the entry).
+
+    This is the registry's half of :func:`etlify.register`, which also gives
+    the models the generated ``<name>_...`` methods.
 
     :param adapter: an adapter *instance* (``upsert`` and ``delete``).
     :param enabled: ``False`` makes every sync and delete a no-op returning
@@ -59,14 +63,6 @@ def register(
     if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
         raise ConfigurationError(
             f"CRM name must be a Python identifier such as 'hubspot', not {name!r}"
-        )
-    from .mixin import clashing_names
-
-    clashes = clashing_names(name)
-    if clashes:
-        raise ConfigurationError(
-            f"register({name!r}): the generated method(s) {clashes} would hide methods "
-            "models already have; choose another CRM name"
         )
     if isinstance(adapter, type):
         raise ConfigurationError(
@@ -97,8 +93,6 @@ def register(
         )
     limiter = None
     if rate_limit is not None:
-        from .adapters.limited import attach_rate_limit
-
         try:
             adapter, limiter = attach_rate_limit(adapter, rate_limit)
         except ConfigurationError as error:
@@ -106,9 +100,6 @@ def register(
     entry = CrmEntry(name, adapter, enabled, job_class, limiter, max_sync_errors)
     with _lock:
         _crms[name] = entry
-    from .mixin import install_crm_methods
-
-    install_crm_methods(name)
     return entry
 
 
@@ -142,12 +133,9 @@ def error_budget(name: str) -> int:
     return config.max_sync_errors
 
 
-def clear() -> None:
-    """Forget every registered CRM (for test isolation)."""
-    from .mixin import uninstall_crm_methods
-
+def clear() -> list[str]:
+    """Forget every registered CRM (for test isolation); returns their names."""
     with _lock:
         names = list(_crms)
         _crms.clear()
-    for name in names:
-        uninstall_crm_methods(name)
+    return names

@@ -30,13 +30,13 @@ from peewee import (
 
 from .config import config
 from .errors import ConfigurationError
+from .registry import error_budget
 
 __all__ = [
     "database_proxy",
     "bind_database",
     "CrmSynchronisation",
     "PendingSync",
-    "create_tables",
 ]
 
 database_proxy = DatabaseProxy()
@@ -160,8 +160,6 @@ class CrmSynchronisation(_StateModel):
     @classmethod
     def retry_exhausted(cls, crm_name: str):
         """Rows of ``crm_name`` whose error count reached that CRM's budget."""
-        from .registry import error_budget
-
         return cls.select().where(
             (cls.crm_name == crm_name) & (cls.error_count >= error_budget(crm_name))
         )
@@ -200,14 +198,3 @@ class PendingSync(_StateModel):
             (("crm_name", "dependency_type", "dependency_id"), False),
         )
 
-
-def create_tables() -> list[str]:
-    """Create the sync-state tables, or bring older ones up to date in place.
-
-    Safe to run again. An older table (from an earlier release, or the Ruby
-    gem's) gains the missing columns and indexes and keeps its rows.
-    Returns one line per change made (empty when all was up to date).
-    """
-    from .migrate import upgrade_tables
-
-    return upgrade_tables(ensure_bound())

@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from peewee import IntegrityError
 
 from . import claims, lease, registry, signals
 from .adapters.limited import call_adapter
-from .config import config
-from .declarations import SyncConfig, sync_config
-from .digest import digest_of
+from .config import config, digest_of
+from .declarations import (
+    SyncConfig,
+    crm_names_for,
+    has_dependants,
+    model_for,
+    resource_type,
+    sync_config,
+)
 from .errors import (
     FREE_ERROR_KINDS,
     ApiError,
@@ -28,11 +34,13 @@ from .errors import (
     error_kind,
 )
 from .serializers import build_payload
+from .stale import Finder
 from .state import CrmSynchronisation as Sync
 from .state import PendingSync, read_moment, savepoint
 from .status import Status
 
 __all__ = [
+    "Dispatch",
     "sync_record",
     "delete_record",
     "forget_record",
@@ -43,6 +51,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger("etlify")
+
+#: How the job layer starts an async sync: ``dispatch(sync_config, record_id)``.
+Dispatch = Callable[[SyncConfig, Any], Any]
 
 _local = threading.local()
 MAX_ERROR_LENGTH = 2000
@@ -56,12 +67,18 @@ def _in_progress() -> set:
 
 
 def sync_record(
-    model: type, pk: Any, crm_name: str, *, inline: bool = True, record: Any = None
+    model: type,
+    pk: Any,
+    crm_name: str,
+    *,
+    dispatch: Dispatch | None = None,
+    record: Any = None,
 ) -> Status:
     """Sync record ``pk`` of ``model`` to ``crm_name`` now and return the outcome.
 
-    ``inline`` says whether records released by this sync (those waiting on
-    it through ``sync_dependencies``) are synced now or dispatched as jobs.
+    Records released by this sync (those waiting on it through
+    ``sync_dependencies``) are synced now, or handed to ``dispatch``
+    (``dispatch(sync_config, record_id)``, what the job layer passes) when given.
     The record is always read afresh from the database; ``record`` is only
     what signals carry when nothing is read (a disabled CRM).
 
@@ -78,7 +95,7 @@ def sync_record(
     row, token = claims.claim_row(crm_name, config_.resource_type, str(pk), config_.crm_object_type)
     _in_progress().add(key)
     try:
-        return _sync_claimed(config_, entry, pk, row, token, inline)
+        return _sync_claimed(config_, entry, pk, row, token, dispatch)
     except BaseException:
         # A database error before the outcome was written, say: the claim must
         # not outlive this call (a no-op if it was released already).
@@ -89,7 +106,7 @@ def sync_record(
 
 
 def _sync_claimed(
-    config_: SyncConfig, entry: Any, pk: Any, row: Any, token: str, inline: bool
+    config_: SyncConfig, entry: Any, pk: Any, row: Any, token: str, dispatch: Dispatch | None
 ) -> Status:
     model = config_.model
     row_id = row.id
@@ -108,7 +125,7 @@ def _sync_claimed(
                 signals.skipped, model, record=record, crm_name=entry.name, reason="sync_if"
             )
             return Status.SKIPPED
-        waiting_on = _unsynced_dependencies(config_, record, inline)
+        waiting_on = _unsynced_dependencies(config_, record, dispatch)
         if waiting_on:
             _buffer(config_, pk, waiting_on)
             claims.release(row_id, token)
@@ -176,7 +193,7 @@ def _sync_claimed(
         digest=digest,
         created=row.crm_id is None,
     )
-    release_waiting(config_, pk, inline)
+    release_waiting(config_, pk, dispatch)
     return Status.SYNCED
 
 
@@ -209,8 +226,6 @@ def send_one(config_: SyncConfig, adapter: Any, payload: dict[str, Any], crm_id:
 
 def _dependency_count(config_: SyncConfig, pk: Any) -> int | None:
     """How many has-many / many-to-many rows the record reaches (None: not tracked)."""
-    from .stale import Finder
-
     return Finder.dependency_counts(config_, [pk]).get(str(pk))
 
 
@@ -264,7 +279,9 @@ def failure_fields(row: Any, error: BaseException, adapter: Any = None) -> dict[
     }
 
 
-def _unsynced_dependencies(config_: SyncConfig, record: Any, inline: bool) -> list:
+def _unsynced_dependencies(
+    config_: SyncConfig, record: Any, dispatch: Dispatch | None
+) -> list:
     """The ``sync_dependencies`` records of ``record`` that still have no CRM id.
 
     Each one is synced first, in this thread; one that is itself being synced
@@ -282,7 +299,7 @@ def _unsynced_dependencies(config_: SyncConfig, record: Any, inline: bool) -> li
             logger.info("etlify: dependency cycle through %s #%s; not waiting", *dep_key[:2])
             continue
         if _crm_id_of(dep_config, dependency._pk) is None:
-            sync_record(type(dependency), dependency._pk, config_.crm_name, inline=inline)
+            sync_record(type(dependency), dependency._pk, config_.crm_name, dispatch=dispatch)
             if _crm_id_of(dep_config, dependency._pk) is None:
                 waiting.append((dependency, dep_config))
     return waiting
@@ -315,11 +332,8 @@ def _buffer(config_: SyncConfig, pk: Any, waiting_on: list) -> None:
     PendingSync.insert_many(rows).on_conflict_ignore().execute()
 
 
-def release_waiting(config_: SyncConfig, pk: Any, inline: bool) -> None:
-    """Sync (inline) or dispatch the records that were waiting on this one."""
-    from . import jobs
-    from .declarations import has_dependants, model_for
-
+def release_waiting(config_: SyncConfig, pk: Any, dispatch: Dispatch | None) -> None:
+    """Sync now (no ``dispatch``) or dispatch the records that were waiting on this one."""
     if not has_dependants(config_.model, config_.crm_name):
         return
     where = (
@@ -332,24 +346,24 @@ def release_waiting(config_: SyncConfig, pk: Any, inline: bool) -> None:
     )
     if not waiting:
         return
-    for resource_type, resource_id in waiting:
-        if (resource_type, resource_id, config_.crm_name) not in _in_progress():
-            model = model_for(resource_type)
+    for waiting_type, resource_id in waiting:
+        if (waiting_type, resource_id, config_.crm_name) not in _in_progress():
+            model = model_for(waiting_type)
             try:
-                if inline:
-                    sync_record(model, resource_id, config_.crm_name, inline=True)
+                if dispatch is None:
+                    sync_record(model, resource_id, config_.crm_name)
                 else:
-                    jobs.dispatch(sync_config(model, config_.crm_name), resource_id)
+                    dispatch(sync_config(model, config_.crm_name), resource_id)
             except Exception:
                 # The dependency itself synced; the waiting record stays buffered
                 # (and stale) for the next run rather than failing this sync.
                 logger.exception(
-                    "etlify: could not start the sync of %s #%s", resource_type, resource_id
+                    "etlify: could not start the sync of %s #%s", waiting_type, resource_id
                 )
                 continue
         PendingSync.delete().where(
             where
-            & (PendingSync.resource_type == resource_type)
+            & (PendingSync.resource_type == waiting_type)
             & (PendingSync.resource_id == resource_id)
         ).execute()
 
@@ -422,8 +436,6 @@ def forget_record(model: type, pk: Any) -> dict[str, tuple[str, str]]:
     the CRM. Returns ``{crm_name: (object type, crm id)}`` of the CRM objects
     the record was linked to, which are left in the CRM.
     """
-    from .declarations import crm_names_for, resource_type
-
     if not crm_names_for(model):
         return {}
     name = resource_type(model)

@@ -55,9 +55,10 @@ from flask.cli import AppGroup
 
 import etlify
 from etlify import declarations, registry
+from etlify.adapters import HubspotV3Adapter
 from etlify.batch_sync import BatchSync
-from etlify.cli import format_table
-from etlify.cli_sync import Outcomes, describe_stats
+from etlify.cli.app import format_table
+from etlify.cli.sync import Outcomes, describe_stats
 from etlify.jobs import ThreadPoolJobs
 from etlify.stale import Finder
 from etlify.state import CrmSynchronisation as Sync
@@ -128,8 +129,6 @@ class Etlify:
 
 
 def _register_hubspot(config: Any) -> None:
-    from etlify.adapters import HubspotV3Adapter
-
     adapter = HubspotV3Adapter(
         access_token=config["ETLIFY_HUBSPOT_TOKEN"],
         base_url=config["ETLIFY_HUBSPOT_BASE_URL"],

@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
 
+from .. import declarations
+from ..config import Config, config
+from ..jobs import _immediate_depth, shutdown
+from ..state import database_proxy
+from ..wiring import forget_crms
+from .hubspot import FakeHubSpot
 from .memory import InMemoryAdapter
 
 __all__ = ["InMemoryAdapter", "immediate", "reset", "FakeHubSpot"]
@@ -20,8 +25,6 @@ __all__ = ["InMemoryAdapter", "immediate", "reset", "FakeHubSpot"]
 @contextlib.contextmanager
 def immediate() -> Iterator[None]:
     """Run every async sync inline, in the calling thread, while active."""
-    from ..jobs import _immediate_depth
-
     _immediate_depth[0] += 1
     try:
         yield
@@ -35,21 +38,9 @@ def reset() -> None:
     Drains and stops the built-in thread pool first, and unbinds the
     sync-state tables from their database.
     """
-    from .. import declarations, registry
-    from ..config import Config, config
-    from ..jobs import shutdown
-    from ..state import database_proxy
-
     shutdown(wait=True)
-    registry.clear()
+    forget_crms()
     declarations.clear()
     config.__dict__.update(Config().__dict__)
     database_proxy.initialize(None)
 
-
-def __getattr__(name: str) -> Any:
-    if name == "FakeHubSpot":
-        from .hubspot import FakeHubSpot
-
-        return FakeHubSpot
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,9 +10,9 @@ from collections import Counter
 from types import TracebackType
 from typing import Any
 
-from . import declarations, jobs, registry, signals
-from .batch_sync import BatchSync
-from .cli import add_filters, chosen_crm, chosen_models, load_app, positive_int
+from .. import declarations, jobs, registry, signals
+from ..batch_sync import BatchSync
+from .app import add_filters, chosen_crm, chosen_models, load_app, positive_int
 
 __all__ = ["add_commands", "run_sync", "describe_stats"]
 

@@ -1,10 +1,4 @@
-"""The ``etlify`` command line (also ``python -m etlify``).
-
-``etlify --app MODULE COMMAND``: MODULE (or ``$ETLIFY_APP``) is the
-application's module that configures Etlify and defines the models; it is
-imported from the current directory. Bad use (a missing module, an unknown
-model or CRM...) exits with status 2 and one line on stderr.
-"""
+"""What every command shares: loading the application, choosing models and CRMs, tables."""
 
 from __future__ import annotations
 
@@ -16,14 +10,9 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-from peewee import PeeweeException
-
-from . import declarations, registry
-from .errors import ConfigurationError
+from .. import declarations, registry
 
 __all__ = [
-    "main",
-    "build_parser",
     "UsageError",
     "load_app",
     "chosen_models",
@@ -31,51 +20,12 @@ __all__ = [
     "add_filters",
     "positive_int",
     "format_table",
+    "one_line",
 ]
 
 
 class UsageError(Exception):
     """Bad use of the command line: reported in one line, exit status 2."""
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.run(args)
-    except (UsageError, ConfigurationError) as error:
-        print(f"etlify {args.command}: {error}", file=sys.stderr)
-        return 2
-    except PeeweeException as error:
-        hint = ""
-        if any(table in str(error) for table in ("crm_synchronisations", "etlify_pending_syncs")):
-            hint = " (run `etlify create-tables`)"
-        print(f"etlify {args.command}: database error: {_one_line(error)}{hint}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every command."""
-    from . import cli_commands, cli_scaffold, cli_sync, demo
-
-    parser = argparse.ArgumentParser(
-        prog="etlify",
-        description="Mirror Peewee records into a CRM, idempotently.",
-        epilog="Start with `etlify demo`, then `etlify init`.",
-    )
-    parser.add_argument(
-        "--app",
-        metavar="MODULE",
-        default=os.environ.get("ETLIFY_APP"),
-        help="the module that configures Etlify and defines the models (default: $ETLIFY_APP)",
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (demo, cli_scaffold, cli_commands, cli_sync):
-        module.add_commands(commands)
-    return parser
 
 
 def load_app(args: argparse.Namespace, *, needs_models: bool = True) -> ModuleType:
@@ -96,9 +46,9 @@ def load_app(args: argparse.Namespace, *, needs_models: bool = True) -> ModuleTy
     except ModuleNotFoundError as error:
         if error.name == name or name.startswith(f"{error.name}."):
             raise UsageError(f"no module named {name!r} (looked in {os.getcwd()})") from None
-        raise UsageError(f"importing {name!r} failed: {_one_line(error)}") from None
+        raise UsageError(f"importing {name!r} failed: {one_line(error)}") from None
     except Exception as error:
-        raise UsageError(f"importing {name!r} failed: {_one_line(error)}") from None
+        raise UsageError(f"importing {name!r} failed: {one_line(error)}") from None
     if needs_models and not registry.crm_names():
         raise UsageError(f"module {name!r} registers no CRM: call etlify.register(...)")
     if needs_models and not declarations.etlified_models():
@@ -162,6 +112,6 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__

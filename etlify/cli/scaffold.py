@@ -9,8 +9,8 @@ from typing import Any
 
 from peewee import ForeignKeyField, Model
 
-from . import declarations
-from .cli import UsageError, load_app
+from .. import declarations
+from .app import UsageError, load_app
 
 __all__ = ["add_commands", "STARTER", "serializer_source"]
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from . import declarations
-from .cli import add_filters, chosen_crm, chosen_models, format_table, load_app, positive_int
-from .migrate import upgrade_tables
-from .state import CrmSynchronisation as Sync
-from .state import ensure_bound
+from .. import declarations
+from ..migrate import upgrade_tables
+from ..stale import Finder
+from ..state import CrmSynchronisation as Sync
+from ..state import ensure_bound
+from .app import add_filters, chosen_crm, chosen_models, format_table, load_app, positive_int
 
 __all__ = ["add_commands"]
 
@@ -70,8 +71,6 @@ def run_create_tables(args: argparse.Namespace) -> int:
 def run_status(args: argparse.Namespace) -> int:
     """Print the counts of every model and CRM."""
     load_app(args)
-    from .stale import Finder
-
     headers = ["model", "crm", "total", "synced", "stale", "failing", "over budget"]
     rows = []
     for config_ in declarations.configs(chosen_models(args), chosen_crm(args)):

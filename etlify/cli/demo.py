@@ -38,11 +38,14 @@ from peewee import (
 import etlify
 from etlify.adapters.wire import encode_properties
 
-from .batch_sync import BatchSync
-from .cli import UsageError, positive_int
-from .config import config
-from .state import CrmSynchronisation as Sync
-from .timestamps import Timestamped
+from ..adapters.hubspot import HubspotV3Adapter
+from ..batch_sync import BatchSync
+from ..config import config
+from ..stale import Finder
+from ..state import CrmSynchronisation as Sync
+from ..testing.hubspot import FakeHubSpot
+from ..timestamps import Timestamped
+from .app import UsageError, positive_int
 
 __all__ = ["add_commands", "run_demo", "define_models"]
 
@@ -101,9 +104,6 @@ def run_demo(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _emulator() -> Iterator[SimpleNamespace]:
-    from .adapters.hubspot import HubspotV3Adapter
-    from .testing.hubspot import FakeHubSpot
-
     with FakeHubSpot() as hs:
         yield SimpleNamespace(
             label=f"FakeHubSpot, a local HubSpot API emulator at {hs.url}",
@@ -117,8 +117,6 @@ def _emulator() -> Iterator[SimpleNamespace]:
 
 @contextlib.contextmanager
 def _real_hubspot(token: str) -> Iterator[SimpleNamespace]:
-    from .adapters.hubspot import HubspotV3Adapter
-
     yield SimpleNamespace(
         label="the HubSpot portal of $HUBSPOT_PRIVATE_APP_TOKEN",
         adapter=HubspotV3Adapter(access_token=token),
@@ -290,8 +288,6 @@ class Demo:
 
     def find(self, edited: dict[str, set]) -> None:
         """Step 3: the stale finder (SQL only) must pick exactly the edited records."""
-        from .stale import Finder
-
         found = {
             model.__name__: {str(pk) for (pk,) in queries["hubspot"].tuples()}
             for model, queries in Finder.call().items()
