@@ -13,8 +13,10 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
@@ -53,7 +55,10 @@ class ThreadPoolJobs:
     does not pay a connect per job, and no connection stays open once the
     pool runs dry. A sync already queued (not yet started) for the same
     (model, id, CRM) is not queued twice: the second request gets the first
-    one's ``Future``.
+    one's ``Future``; a cancelled one is never handed out again.
+
+    After ``fork()`` the child starts with an empty pool of its own: the
+    parent's threads do not exist there, so its queue and lock are dropped.
     """
 
     def __init__(self, max_workers: int = 4) -> None:
@@ -64,6 +69,14 @@ class ThreadPoolJobs:
         self._queued: dict[tuple, Future] = {}
         self._pending: set[Future] = set()
         self._lock = threading.Lock()
+        _pools.add(self)
+
+    def _forget_parent(self) -> None:
+        """In a forked child: drop the parent's executor, queue and lock."""
+        self._executor = None
+        self._queued = {}
+        self._pending = set()
+        self._lock = threading.Lock()
 
     def submit(self, model_name: str, record_id: Any, crm_name: str) -> Future:
         """Queue a sync; returns a ``Future`` of its :class:`~etlify.Status`."""
@@ -72,7 +85,7 @@ class ThreadPoolJobs:
         key = (model_name, str(record_id), crm_name)
         with self._lock:
             queued = self._queued.get(key)
-            if queued is not None:
+            if queued is not None and not queued.done():
                 return queued
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="etlify")
@@ -142,11 +155,27 @@ class ThreadPoolJobs:
         """Stop the pool, draining queued jobs when ``wait`` (else cancelling them)."""
         with self._lock:
             executor, self._executor = self._executor, None
+            self._queued.clear()
         if executor is not None:
             executor.shutdown(wait=wait, cancel_futures=not wait)
+        with self._lock:
+            self._pending = {future for future in self._pending if not future.done()}
 
     def __repr__(self) -> str:
         return f"ThreadPoolJobs(max_workers={self.max_workers})"
+
+
+#: Every pool, so that a forked child can give each a fresh start.
+_pools: weakref.WeakSet[ThreadPoolJobs] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for pool in list(_pools):
+        pool._forget_parent()
+    _worker.__dict__.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _refuse_memory_sqlite(model: type) -> None:
