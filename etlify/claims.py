@@ -55,11 +55,13 @@ class Lease:
 
 def claim_row(
     crm_name: str, resource_type: str, resource_id: str, object_type: str
-) -> tuple[Any, str]:
+) -> tuple[Any, str | None]:
     """Claim the sync row of this record, inserting it already claimed if it is new.
 
     Returns ``(row, claim token)``, the row as read after the claim (a new
     row has no ``crm_id``); waits while another worker holds the row.
+    ``(None, None)`` when the row was deleted while waiting: the record was
+    deleted from the database.
     """
     where = (
         (Sync.crm_name == crm_name)
@@ -87,6 +89,8 @@ def claim_row(
     row = Sync.get(where)
     if row.claim_token != token:
         token = acquire(row.id)
+        if token is None:
+            return None, None
         row = Sync.get_by_id(row.id)
     return row, token
 
@@ -104,13 +108,19 @@ def try_acquire(row_id: int) -> str | None:
     return token if claimed else None
 
 
-def acquire(row_id: int) -> str:
-    """Claim the row, waiting while another worker holds an unexpired claim."""
+def acquire(row_id: int) -> str | None:
+    """Claim the row, waiting while another worker holds an unexpired claim.
+
+    Returns ``None`` once the row is gone (its record was deleted and its
+    sync state forgotten while this worker waited): nothing is left to claim.
+    """
     delay = 0.005
     while True:
         token = try_acquire(row_id)
         if token is not None:
             return token
+        if not Sync.select().where(Sync.id == row_id).exists():
+            return None
         time.sleep(delay)
         delay = min(delay * 2, 0.25)
 

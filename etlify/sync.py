@@ -93,6 +93,9 @@ def sync_record(
     if key in _in_progress():
         return Status.NOOP
     row, token = claims.claim_row(crm_name, config_.resource_type, str(pk), config_.crm_object_type)
+    if token is None:
+        logger.info("etlify: %s #%s was deleted while its sync waited", model.__name__, pk)
+        return Status.NOOP
     _in_progress().add(key)
     try:
         return _sync_claimed(config_, entry, pk, row, token, dispatch)
@@ -386,6 +389,8 @@ def delete_record(model: type, pk: Any, crm_name: str, record: Any = None) -> St
             return Status.NOOP
         return _delete_forgotten(model, pk, entry, record, *forgotten)
     token = claims.acquire(row.id)
+    if token is None:
+        return Status.NOOP
     row = Sync.get_by_id(row.id)
     if not row.crm_id:
         claims.release(row.id, token)

@@ -8,6 +8,7 @@ import threading
 import pytest
 
 import etlify
+import etlify.claims
 from etlify import Status
 from etlify.jobs import ThreadPoolJobs
 from etlify.testing import InMemoryAdapter
@@ -70,3 +71,26 @@ def test_a_forked_child_runs_async_syncs_on_a_pool_of_its_own(database):
 
     assert os.waitstatus_to_exitcode(status) == 0
     assert child_user.crm_synchronisation("hubspot").crm_id is not None
+
+
+def test_a_sync_waiting_on_a_record_deleted_meanwhile_returns_instead_of_waiting_forever(app):
+    user = app.User.create(email="ada@example.com")
+    user.sync(async_=False)
+    row = user.crm_synchronisation("hubspot")
+    assert etlify.claims.try_acquire(row.id) is not None  # another worker holds the row
+    results: list = []
+
+    def sync_in_a_worker() -> None:
+        with app.db.connection_context():
+            results.append(user.sync(async_=False))
+
+    worker = threading.Thread(target=sync_in_a_worker, daemon=True)
+    worker.start()
+    worker.join(0.3)
+    assert worker.is_alive()  # waiting for the claim
+    app.User.delete().where(app.User.id == user.id).execute()
+    etlify.CrmSynchronisation.delete().where(etlify.CrmSynchronisation.id == row.id).execute()
+    worker.join(5)
+
+    assert not worker.is_alive()
+    assert results == [Status.NOOP]
