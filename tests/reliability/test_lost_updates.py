@@ -100,7 +100,7 @@ def test_an_edit_during_a_single_sync_is_stale_afterwards_and_sent_next(app, hub
     with app.db.connection_context():
         [pk] = create_people(app, 1)
     join = in_background(app, lambda: app.Person(id=pk).sync("hubspot", async_=False))
-    wait_for_write(hubspot, "/contacts")
+    wait_for_write(hubspot, "/contacts/batch/upsert")  # a new record: one batch upsert
     with app.db.connection_context():
         edit(app, pk, "Edited while in flight")
     assert join() is Status.SYNCED
@@ -149,7 +149,7 @@ def test_an_edit_committed_after_a_sync_read_the_record_is_sent_within_the_sync_
             edit(app, pk, "Edited in a slow transaction")
             time.sleep(2.1)
             join = in_background(app, lambda: app.Person(id=pk).sync("hubspot", async_=False))
-            wait_for_write(hubspot, "/contacts")
+            wait_for_write(hubspot, "/contacts/batch/upsert")
         assert join() is Status.SYNCED
         assert crm_first_names(hubspot) == {"person0@example.com": "First0"}
 
