@@ -86,6 +86,8 @@ class Config:
         for name in ("digest_strategy", "now"):
             if name in options and not callable(options[name]):
                 raise ConfigurationError(f"{name} must be callable, not {options[name]!r}")
+        if "now" in options:
+            _check_clock(options["now"])
         if "jobs" in options and options["jobs"] is not None:
             if not callable(getattr(options["jobs"], "submit", None)):
                 raise ConfigurationError(
@@ -98,6 +100,19 @@ class Config:
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._options)
         return f"Config({shown})"
+
+
+def _check_clock(now: Callable[[], Any]) -> None:
+    """Refuse a clock whose times are not naive: the sync state compares its
+    stamps with naive ones read back from every database."""
+    moment = now()
+    if not isinstance(moment, dt.datetime) or moment.tzinfo is not None:
+        raise ConfigurationError(
+            f"now must return a naive datetime (Etlify's clock is naive UTC by default), "
+            f"not {moment!r}; for aware times use e.g. "
+            "lambda: datetime.now(timezone.utc).replace(tzinfo=None), and store "
+            "updated_at in the same convention"
+        )
 
 
 def _check_budget(name: str, value: Any) -> None:

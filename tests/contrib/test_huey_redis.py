@@ -107,7 +107,10 @@ def test_racing_syncs_on_a_huey_cluster_create_each_contact_once(environment, hu
     assert all(row.crm_id and row.error_count == 0 and row.last_error is None for row in rows)
     assert len({row.crm_id for row in rows}) == RECORDS
     assert hubspot.object_count("contacts") == RECORDS
-    creates = [r for r in hubspot.requests if r.method == "POST" and r.path.endswith("/contacts")]
+    # A new contact's single sync is one batch upsert of one input.
+    creates = [
+        r for r in hubspot.requests if r.method == "POST" and r.path.endswith("/batch/upsert")
+    ]
     assert len(creates) == RECORDS
     assert not [r for r in hubspot.requests if r.method == "PATCH"]
     database.close()

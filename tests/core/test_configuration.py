@@ -168,3 +168,10 @@ def test_reset_forgets_every_crm_model_and_setting(app):
     assert etlify.config.max_sync_errors == 3
     assert etlify.config.database is None
     assert not hasattr(app.User, "hubspot_sync")
+
+
+def test_an_aware_clock_is_refused_at_configure_with_a_clear_error():
+    import datetime as dt
+
+    with pytest.raises(etlify.ConfigurationError, match="now must return a naive datetime"):
+        etlify.configure(now=lambda: dt.datetime.now(dt.timezone.utc))
