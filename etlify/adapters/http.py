@@ -252,6 +252,7 @@ class Transport:
         limiter = self.rate_limiter
         ticket = limiter.acquire(kind) if limiter is not None else None
         started = time.monotonic()
+        failure: TransportError | None = None
         try:
             response = self._pool.request(
                 method,
@@ -270,10 +271,15 @@ class Transport:
                 (time.monotonic() - started) * 1000,
                 type(exc).__name__,
             )
-            raise self._transport_error(method, path, exc) from exc
+            failure = self._transport_error(method, path, exc)
         finally:
             if ticket is not None:
                 limiter.release(ticket)
+        if failure is not None:
+            # Raised here, with neither cause nor context: urllib3's exception
+            # and the frames of its traceback hold the Authorization header,
+            # which error trackers that capture locals would print.
+            raise failure
         logger.debug(
             "%s %s -> %s in %.1f ms",
             method,
@@ -296,13 +302,16 @@ class Transport:
         # A failed connect means nothing was sent; any later failure may come
         # after HubSpot received, and even processed, the request.
         cls = TransportError if isinstance(exc, (ConnectTimeoutError, SSLError)) else AnswerLost
-        return cls(f"{method} {path} got no answer: {type(exc).__name__}: {reason}", details=reason)
+        text = f"{method} {path} got no answer: {type(exc).__name__}: {reason}"
+        error = cls(text, details=reason)
+        error.certificate_refused = isinstance(exc, SSLError)
+        return error
 
     @staticmethod
     def _retry_delay(error: AdapterError, replay: Replay, policy: RetryPolicy) -> float | None:
         """Seconds to wait before retrying ``error`` (on top of backoff), or None."""
         if isinstance(error, TransportError):
-            if isinstance(error.__cause__, SSLError):
+            if getattr(error, "certificate_refused", False):
                 return None  # a certificate problem does not heal by retrying
             if isinstance(error, AnswerLost) and replay is Replay.UNSENT:
                 return None
