@@ -6,9 +6,9 @@ import re
 import time
 from typing import Any, Callable
 
-from etlify.testing._hubspot_errors import validation
-from etlify.testing._hubspot_schema import QUERY_FIELDS, canonical_type, epoch_ms
-from etlify.testing._hubspot_store import Record, Store, TypeStore
+from .errors import validation
+from .schema import QUERY_FIELDS, canonical_type, epoch_ms
+from .store import Record, Store, TypeStore
 
 MAX_GROUPS, MAX_FILTERS_PER_GROUP, MAX_FILTERS = 5, 6, 18
 MAX_LIMIT, MAX_RESULTS, MAX_BODY_CHARS = 200, 10_000, 3_000

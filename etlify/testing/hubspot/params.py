@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from etlify.testing._hubspot_errors import validation
+from .errors import validation
 
 
 def json_objects(value: Any, what: str) -> list[dict]:

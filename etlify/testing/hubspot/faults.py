@@ -7,7 +7,7 @@ import random
 import threading
 from typing import Any
 
-from etlify.testing._hubspot_errors import error_body
+from .errors import error_body
 
 DROP = "drop"
 

@@ -11,8 +11,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from etlify.testing._hubspot_errors import ApiError, conflict, invalid_properties, validation
-from etlify.testing._hubspot_schema import (
+from .errors import ApiError, conflict, invalid_properties, validation
+from .schema import (
     DEFAULT_READ,
     SINGULAR,
     Schema,

@@ -11,7 +11,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from etlify.testing._hubspot_errors import PORTAL_ID, ApiError, validation
+from .errors import PORTAL_ID, ApiError, validation
 
 TYPES = ("string", "number", "bool", "date", "datetime", "enumeration")
 

@@ -36,11 +36,8 @@ Run ``python -m etlify.testing.hubspot --port 8765`` to serve one by hand.
 
 from __future__ import annotations
 
-import argparse
 import json
 import secrets
-import signal
-import sys
 import threading
 import time
 import uuid
@@ -48,20 +45,20 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from etlify.testing._hubspot_api import Api, is_search
-from etlify.testing._hubspot_errors import (
+from .api import Api, is_search
+from .errors import (
     ApiError,
     rate_limited,
     unauthorized,
     validation,
     with_correlation_id,
 )
-from etlify.testing._hubspot_faults import DROP, Faults, Outcome, Window, default_body
-from etlify.testing._hubspot_http import Server, encode
-from etlify.testing._hubspot_schema import canonical_type, unique_key
-from etlify.testing._hubspot_store import Store, TypeStore
+from .faults import DROP, Faults, Outcome, Window, default_body
+from .http import Server, encode
+from .schema import canonical_type, unique_key
+from .store import Store, TypeStore
 
-__all__ = ["FakeHubSpot", "RecordedRequest", "main"]
+__all__ = ["FakeHubSpot", "RecordedRequest"]
 
 DAILY_LIMIT = 500_000
 
@@ -402,40 +399,3 @@ def _parse_json(raw: bytes) -> tuple[Any, str | None]:
         return json.loads(raw), None
     except (ValueError, UnicodeDecodeError) as exc:
         return None, str(exc)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Serve a FakeHubSpot until interrupted; prints its URL and token first."""
-    parser = argparse.ArgumentParser(
-        prog="python -m etlify.testing.hubspot", description="Serve a local HubSpot emulator."
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--token", default=None, help="accepted bearer token (random if unset)")
-    parser.add_argument("--rate-limit", type=int, default=None, help="requests per 10 s window")
-    parser.add_argument("--search-rate-limit", type=int, default=None, help="searches per second")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    # A plain SIGTERM should stop the server as cleanly as Ctrl-C.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    fake = FakeHubSpot(
-        token=args.token,
-        host=args.host,
-        port=args.port,
-        rate_limit=args.rate_limit,
-        search_rate_limit=args.search_rate_limit,
-        seed=args.seed,
-    )
-    try:
-        with fake:
-            print(f"FakeHubSpot listening on {fake.url}", flush=True)
-            print(f"Token: {fake.token}", flush=True)
-            while True:
-                time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

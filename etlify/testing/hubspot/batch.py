@@ -11,10 +11,10 @@ import random
 import time
 from typing import Any
 
-from etlify.testing import _hubspot_params as params
-from etlify.testing._hubspot_errors import BATCH_LIMIT_MESSAGE, ApiError, standard_error, validation
-from etlify.testing._hubspot_schema import SINGULAR, iso, unique_key
-from etlify.testing._hubspot_store import Record, Store, TypeStore
+from . import params
+from .errors import BATCH_LIMIT_MESSAGE, ApiError, standard_error, validation
+from .schema import SINGULAR, iso, unique_key
+from .store import Record, Store, TypeStore
 
 BATCH_LIMIT = 100
 

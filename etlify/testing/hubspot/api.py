@@ -1,7 +1,7 @@
 """Routes of the HubSpot emulator: CRM v3 objects, search, batches and v4 default links.
 
 :meth:`Api.handle` maps one request to ``(status, body)`` or raises
-:class:`~etlify.testing._hubspot_errors.ApiError`; it holds the store lock
+:class:`~etlify.testing.hubspot.errors.ApiError`; it holds the store lock
 while it runs.
 """
 
@@ -12,17 +12,17 @@ import time
 from typing import Any, Callable
 from urllib.parse import unquote
 
-from etlify.testing import _hubspot_params as params
-from etlify.testing._hubspot_batch import BatchRoutes
-from etlify.testing._hubspot_errors import (
+from . import params
+from .batch import BatchRoutes
+from .errors import (
     ApiError,
     error_body,
     not_found,
     validation,
 )
-from etlify.testing._hubspot_schema import SINGULAR, canonical_type, iso
-from etlify.testing._hubspot_search import search
-from etlify.testing._hubspot_store import ASSOCIATION_TYPES, Record, Store, TypeStore
+from .schema import SINGULAR, canonical_type, iso
+from .search import search
+from .store import ASSOCIATION_TYPES, Record, Store, TypeStore
 
 LIST_LIMIT = 100
 _PRIMARY = {("contacts", "companies"): 1, ("companies", "contacts"): 2,
