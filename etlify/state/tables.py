@@ -28,9 +28,9 @@ from peewee import (
     TextField,
 )
 
-from .config import config
-from .errors import ConfigurationError
-from .registry import error_budget
+from ..config import config
+from ..errors import ConfigurationError
+from ..registry import error_budget
 
 __all__ = [
     "database_proxy",

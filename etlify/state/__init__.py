@@ -1,0 +1,25 @@
+"""The sync state: Etlify's own tables in the application's database.
+
+:mod:`~etlify.state.tables` defines them (one row per record and CRM, and
+the records waiting for a dependency).
+"""
+
+from .tables import (
+    CrmSynchronisation,
+    PendingSync,
+    bind_database,
+    database_proxy,
+    ensure_bound,
+    read_moment,
+    savepoint,
+)
+
+__all__ = [
+    "CrmSynchronisation",
+    "PendingSync",
+    "bind_database",
+    "database_proxy",
+    "ensure_bound",
+    "read_moment",
+    "savepoint",
+]
