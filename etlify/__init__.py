@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 
 from . import digest, jobs, signals
-from .batch_sync import BatchSync
 from .config import Config, config
 from .declarations import SyncConfig, etlified_models, model_for
 from .errors import (
@@ -34,6 +33,7 @@ from .serializers import BaseSerializer
 from .stale import Finder
 from .state import CrmSynchronisation, PendingSync
 from .status import Status
+from .sync_stale import BatchSync
 from .timestamps import Timestamped
 from .wiring import configure, register
 

@@ -24,13 +24,12 @@ from typing import Any, Callable
 from peewee import SqliteDatabase
 
 from . import registry
-from .batch import sync_batch
 from .config import config
 from .declarations import SyncConfig, etlified_models, model_for, sync_config
+from .engine import sync_batch, sync_record
 from .errors import ConfigurationError
 from .state import database_proxy
 from .status import Status
-from .sync import sync_record
 
 __all__ = [
     "ThreadPoolJobs",

@@ -8,11 +8,10 @@ from typing import Any
 from peewee import Model
 
 from . import jobs
-from .batch_delete import delete_batch
 from .declarations import crm_names_for, declare, resource_type, sync_config
+from .engine import delete_batch, delete_record, forget_record, sync_record
 from .serializers import build_payload
-from .state import CrmSynchronisation as Sync
-from .sync import delete_record, forget_record, sync_record
+from .state.rows import Scope
 
 __all__ = ["EtlifyMixin", "etlified_with", "install_crm_methods", "uninstall_crm_methods"]
 
@@ -109,11 +108,7 @@ class EtlifyMixin:
     def crm_synchronisation(self, crm_name: str) -> Any:
         """This record's ``CrmSynchronisation`` row for ``crm_name``, or ``None``."""
         config = sync_config(type(self), crm_name)
-        return Sync.get_or_none(
-            (Sync.crm_name == crm_name)
-            & (Sync.resource_type == config.resource_type)
-            & (Sync.resource_id == str(_primary_key(self)))
-        )
+        return Scope.of(config).row(str(_primary_key(self)))
 
 
 def _primary_key(record: Any) -> Any:

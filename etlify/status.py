@@ -18,6 +18,8 @@ class Status(str, Enum):
     DISABLED = "disabled"
     DELETED = "deleted"
     NOOP = "noop"
+    #: Held by another worker syncing or deleting it right now: try again.
+    BUSY = "busy"
 
     def __str__(self) -> str:
         return self.value

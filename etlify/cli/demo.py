@@ -39,10 +39,10 @@ import etlify
 from etlify.adapters.wire import encode_properties
 
 from ..adapters.hubspot import HubspotV3Adapter
-from ..batch_sync import BatchSync
 from ..config import config
 from ..stale import Finder
 from ..state import CrmSynchronisation as Sync
+from ..sync_stale import BatchSync
 from ..testing.hubspot import FakeHubSpot
 from ..timestamps import Timestamped
 from .app import UsageError, positive_int

@@ -11,7 +11,8 @@ from types import TracebackType
 from typing import Any
 
 from .. import declarations, jobs, registry, signals
-from ..batch_sync import BatchSync
+from ..engine.outcomes import COUNTER, status_of
+from ..sync_stale import BatchSync
 from .app import add_filters, chosen_crm, chosen_models, load_app, positive_int
 
 __all__ = ["add_commands", "run_sync", "describe_stats"]
@@ -117,13 +118,15 @@ class Outcomes:
         self.counts: Counter = Counter(synced=0, not_modified=0, skipped=0, buffered=0, errors=0)
         self._lock = threading.Lock()
         self._receivers = {
-            signals.synced: lambda sender, **kw: self._count("synced"),
-            signals.skipped: lambda sender, reason, **kw: self._count(
-                "not_modified" if reason == "not_modified" else "skipped"
-            ),
-            signals.buffered: lambda sender, **kw: self._count("buffered"),
-            signals.failed: lambda sender, **kw: self._count("errors"),
+            signal: self._receiver(signal)
+            for signal in (signals.synced, signals.skipped, signals.buffered, signals.failed)
         }
+
+    def _receiver(self, signal: Any) -> Any:
+        def count(sender: Any, reason: str | None = None, **kwargs: Any) -> None:
+            self._count(COUNTER[status_of(signal, reason)])
+
+        return count
 
     def _count(self, outcome: str) -> None:
         with self._lock:

@@ -56,12 +56,12 @@ from flask.cli import AppGroup
 import etlify
 from etlify import declarations, registry
 from etlify.adapters import HubspotV3Adapter
-from etlify.batch_sync import BatchSync
 from etlify.cli.app import format_table
 from etlify.cli.sync import Outcomes, describe_stats
 from etlify.jobs import ThreadPoolJobs
 from etlify.stale import Finder
 from etlify.state import CrmSynchronisation as Sync
+from etlify.sync_stale import BatchSync
 
 __all__ = ["Etlify", "EtlifyState", "cli"]
 

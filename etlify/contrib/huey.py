@@ -33,11 +33,11 @@ from typing import Any
 from huey import Huey
 from huey.api import Result, TaskWrapper
 
-from etlify.batch_sync import BatchSync
 from etlify.errors import EtlifyError
 from etlify.jobs import connections, perform, perform_batch
 from etlify.state import CrmSynchronisation as Sync
 from etlify.status import Status
+from etlify.sync_stale import BatchSync
 
 __all__ = ["HueyJobs", "SyncFailed", "huey_jobs", "stale_sync_task", "RETRIED_ERROR_KINDS"]
 

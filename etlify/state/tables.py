@@ -197,4 +197,3 @@ class PendingSync(_StateModel):
             ),
             (("crm_name", "dependency_type", "dependency_id"), False),
         )
-

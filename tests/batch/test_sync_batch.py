@@ -12,8 +12,8 @@ from playhouse.test_utils import count_queries
 import etlify
 from etlify import BaseSerializer
 from etlify.adapters.base import BatchResult
-from etlify.batch import sync_batch
 from etlify.declarations import sync_config
+from etlify.engine import sync_batch
 from etlify.errors import RateLimited, TransportError, ValidationFailed
 from etlify.state import CrmSynchronisation as Sync
 from etlify.testing import InMemoryAdapter
@@ -168,11 +168,12 @@ def test_an_answer_without_an_id_never_leaves_a_digest_without_crm_id(database):
 def test_linked_records_are_updated_by_crm_id_so_an_email_change_keeps_the_contact(app, adapter):
     pks = users(app, 2)
     user_batch(app, pks)
-    crm_id = row(app, pks[0]).crm_id
-    app.User.update(email="renamed@example.com").where(app.User.id == pks[0]).execute()
+    crm_ids = [row(app, pk).crm_id for pk in pks]
+    for pk in pks:
+        app.User.update(email=f"renamed.{pk}@example.com").where(app.User.id == pk).execute()
     user_batch(app, pks)
-    assert batch_calls(adapter, "batch_update")[-1][2].keys() == {crm_id}
-    assert adapter.objects["contacts"][crm_id]["email"] == "renamed@example.com"
+    assert batch_calls(adapter, "batch_update")[-1][2].keys() == set(crm_ids)
+    assert adapter.objects["contacts"][crm_ids[0]]["email"].startswith("renamed.")
     assert adapter.count("contacts") == 2
 
 
@@ -250,8 +251,11 @@ def test_dependencies_get_synced_before_their_dependants_are_sent(database, adap
     company = app.Company.create(name="Acme", domain="acme.example")
     user = app.User.create(email="a@example.com", company=company)
     outcome = user_batch(app, [user.id])
-    # The company is synced at once; its release then syncs the waiting user.
-    assert outcome.counts["buffered"] == 1
+    assert outcome.counts["synced"] == 1
+    assert [(method, kind) for method, kind, _ in adapter.calls] == [
+        ("upsert", "companies"),
+        ("batch_upsert", "contacts"),
+    ]
     assert company.crm_synchronisation("hubspot").crm_id is not None
     assert row(app, user.id).crm_id is not None
 
@@ -311,7 +315,7 @@ def test_an_unchanged_record_whose_digest_moved_meanwhile_is_not_stamped(app, ad
 
 
 def stale_row_tuple(state):
-    from etlify.batch import Row
+    from etlify.state.rows import Row
 
     return Row(
         state.id,
@@ -320,6 +324,7 @@ def stale_row_tuple(state):
         state.last_digest,
         state.error_count,
         state.last_synced_at,
+        state.crm_object_type,
     )
 
 

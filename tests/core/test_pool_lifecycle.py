@@ -8,7 +8,7 @@ import threading
 import pytest
 
 import etlify
-import etlify.claims
+import etlify.state.rows
 from etlify import Status
 from etlify.jobs import ThreadPoolJobs
 from etlify.testing import InMemoryAdapter
@@ -77,7 +77,7 @@ def test_a_sync_waiting_on_a_record_deleted_meanwhile_returns_instead_of_waiting
     user = app.User.create(email="ada@example.com")
     user.sync(async_=False)
     row = user.crm_synchronisation("hubspot")
-    assert etlify.claims.try_acquire(row.id) is not None  # another worker holds the row
+    assert etlify.state.rows.try_acquire(row.id) is not None  # another worker holds the row
     results: list = []
 
     def sync_in_a_worker() -> None:

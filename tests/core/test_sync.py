@@ -313,6 +313,7 @@ def test_status_is_a_str_enum_comparing_equal_to_its_value():
         "disabled",
         "deleted",
         "noop",
+        "busy",
     }
 
 

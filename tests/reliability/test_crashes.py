@@ -68,7 +68,7 @@ def test_a_batch_sync_killed_5_times_then_run_clean_syncs_every_record_once(
     count = 3_000 if soak else 600
     url = database_url(backend, tmp_path)
     rng = random.Random(5150)
-    with FakeHubSpot(latency=(0.01, 0.03), seed=11) as hubspot:
+    with FakeHubSpot(latency=(0.02, 0.05), seed=11) as hubspot:
         app = setup(database_for(url), hubspot.url, hubspot.token, unique=True,
                     claim_timeout=CLAIM_TIMEOUT)
         ids = create_people(app, count)

@@ -6,11 +6,12 @@ from collections import Counter
 from typing import Any
 
 from . import declarations, jobs, registry, signals
-from .batch import ROW_FIELDS, Row, sync_batch
 from .declarations import SyncConfig
+from .engine import sync_batch
 from .errors import ConfigurationError
 from .progress import progress_callback
 from .stale import Finder
+from .state.rows import ROW_FIELDS, Row, blank_row
 
 __all__ = ["BatchSync"]
 
@@ -116,7 +117,7 @@ def _batches(config_: SyncConfig, query: Any, batch_size: int):
         rows = {
             str(values[0]): Row._make(values[1:])
             if values[1] is not None
-            else Row(None, str(values[0]), None, None, 0, None)
+            else blank_row(str(values[0]))
             for values in found
         }
         yield pks, rows

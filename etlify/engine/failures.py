@@ -1,0 +1,57 @@
+"""How a failed sync or delete is described, recorded and reported."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..errors import FREE_ERROR_KINDS, error_kind
+from ..status import Status
+from .outcomes import announce
+
+__all__ = ["MAX_ERROR_LENGTH", "describe_error", "failure_fields", "report_failure"]
+
+logger = logging.getLogger("etlify")
+
+#: The longest error message stored on a sync row.
+MAX_ERROR_LENGTH = 2000
+
+
+def describe_error(error: BaseException, adapter: Any = None) -> str:
+    """``"Type: message"`` for ``error``, with the adapter's token masked, bounded in length."""
+    text = f"{type(error).__name__}: {error}"
+    token = getattr(adapter, "access_token", None) or getattr(
+        getattr(adapter, "adapter", None), "access_token", None
+    )
+    if isinstance(token, str) and token:
+        text = text.replace(token, "[token]")
+    return text[:MAX_ERROR_LENGTH]
+
+
+def failure_fields(error_count: int, error: BaseException, adapter: Any = None) -> dict[str, Any]:
+    """The sync-row fields recording ``error`` on a row with ``error_count`` errors.
+
+    Rate-limit, transient and auth failures are recorded but do not spend the
+    record's error budget: they are not the record's fault.
+    """
+    kind = error_kind(error)
+    return {
+        "last_error": describe_error(error, adapter),
+        "last_error_kind": kind,
+        "error_count": error_count if kind in FREE_ERROR_KINDS else error_count + 1,
+    }
+
+
+def report_failure(
+    action: str, model: type, pk: Any, entry: Any, record: Any, error: BaseException
+) -> None:
+    """Log a failed sync or delete (token masked) and send the ``failed`` signal."""
+    logger.warning(
+        "etlify: %s of %s #%s with %s failed: %s",
+        action,
+        model.__name__,
+        pk,
+        entry.name,
+        describe_error(error, entry.adapter),
+    )
+    announce(Status.ERROR, model, record, entry.name, error=error)

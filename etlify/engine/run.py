@@ -1,0 +1,499 @@
+"""The engine: syncing records of one model to one CRM, one record or a batch alike.
+
+Syncing one record is a batch of one; both go through the same steps:
+
+1. claim: a single sync waits for the record's sync row; a batch claims,
+   in one UPDATE, the rows of the records it will send and leaves those
+   another worker holds (``busy``);
+2. read the records (one query) and their sync rows;
+3. ``sync_if``, then ``sync_dependencies``: a dependency with no CRM id is
+   synced first; a record whose dependency still has none is buffered;
+4. serialise and digest; an unchanged digest needs no CRM call;
+5. send (:mod:`~etlify.engine.send`), under a lease renewed while it lasts;
+6. write only the confirmed outcomes, in one short transaction;
+7. announce each outcome on its signal, and release the records that were
+   waiting on the synced ones.
+
+The stored digest only ever describes what the CRM confirmed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from peewee import prefetch
+
+from .. import lease, registry
+from ..config import digest_of
+from ..declarations import SyncConfig, has_dependants, model_for, sync_config
+from ..errors import RateLimited, SerializerError, ValidationFailed
+from ..serializers import build_payload
+from ..sql import in_list
+from ..stale import Finder
+from ..state import database_proxy, read_moment
+from ..state.rows import Lease, Row, Scope
+from ..status import Status
+from .failures import describe_error, failure_fields, report_failure
+from .item import Item
+from .outcomes import COUNTER, announce
+from .send import Sender
+
+__all__ = ["Dispatch", "BatchOutcome", "sync_record", "sync_batch", "release_waiting"]
+
+logger = logging.getLogger("etlify")
+
+#: How the job layer starts an async sync: ``dispatch(sync_config, record_id)``.
+Dispatch = Callable[[SyncConfig, Any], Any]
+
+_local = threading.local()
+
+
+def _in_progress() -> set:
+    """The records this thread is syncing further up its call chain."""
+    keys = getattr(_local, "keys", None)
+    if keys is None:
+        keys = _local.keys = set()
+    return keys
+
+
+@dataclass
+class BatchOutcome:
+    """What one run of the engine did.
+
+    ``statuses`` holds each record's :class:`~etlify.Status` and ``counts``
+    their totals (under the keys of :data:`~etlify.engine.outcomes.COUNTER`).
+    ``plan`` is the dry run's plan. ``stopped`` is the rate limit that ended
+    this CRM's part of the run (a daily limit, or a ``Retry-After`` too long
+    to wait): the records not sent are left stale, with no budget spent.
+    """
+
+    counts: Counter = field(default_factory=Counter)
+    plan: list[dict[str, Any]] = field(default_factory=list)
+    stopped: RateLimited | None = None
+    statuses: dict[str, Status] = field(default_factory=dict)
+
+
+def sync_record(
+    model: type,
+    pk: Any,
+    crm_name: str,
+    *,
+    dispatch: Dispatch | None = None,
+    record: Any = None,
+) -> Status:
+    """Sync record ``pk`` of ``model`` to ``crm_name`` now and return the outcome.
+
+    The engine run on one record, waiting for its claim. Records released by
+    this sync (those waiting on it through ``sync_dependencies``) are synced
+    now, or handed to ``dispatch`` when given. The record is always read
+    afresh from the database; ``record`` is only what signals carry when
+    nothing is read (a disabled CRM).
+
+    :raises ConfigurationError: unknown CRM, or model not configured for it.
+    """
+    config_ = sync_config(model, crm_name)
+    if not registry.crm(crm_name).enabled:
+        announce(Status.DISABLED, model, record, crm_name)
+        return Status.DISABLED
+    outcome = _Run(config_, dispatch=dispatch, wait=True).run([pk])
+    return outcome.statuses.get(str(pk), Status.NOOP)
+
+
+def sync_batch(
+    config_: SyncConfig,
+    pks: list[Any],
+    *,
+    dry_run: bool = False,
+    dispatch: Dispatch | None = None,
+    rows: dict[str, Row] | None = None,
+) -> BatchOutcome:
+    """Sync the records ``pks`` of ``config_.model`` to ``config_.crm_name``.
+
+    With ``dry_run`` nothing is sent or written; the outcome's ``plan`` says
+    per record what would happen and with which payload. ``rows`` are the
+    records' sync rows (``{str(pk): Row}``) when the caller has just read
+    them; otherwise they are read here.
+    """
+    return _Run(config_, dry_run=dry_run, dispatch=dispatch).run(pks, rows)
+
+
+class _Run:
+    def __init__(
+        self,
+        config_: SyncConfig,
+        *,
+        dry_run: bool = False,
+        dispatch: Dispatch | None = None,
+        wait: bool = False,
+    ) -> None:
+        self.config = config_
+        self.entry = registry.crm(config_.crm_name)
+        self.adapter = self.entry.adapter
+        self.dry_run = dry_run
+        self.dispatch = dispatch
+        self.wait = wait
+        self.scope = Scope.of(config_)
+        self.lease = Lease()
+        self.outcome = BatchOutcome()
+        self.synced: dict[str, tuple[Item, str, bool]] = {}
+        self.failed: dict[str, tuple[Item, BaseException]] = {}
+        self.unchanged: list[Item] = []
+        self.skipped: list[Item] = []
+        self.waiting: dict[str, list[tuple[Any, SyncConfig]]] = {}
+        self.buffered: list[Item] = []
+
+    def run(self, pks: list[Any], rows: dict[str, Row] | None = None) -> BatchOutcome:
+        keys = {str(pk): (self.config.resource_type, str(pk), self.config.crm_name) for pk in pks}
+        busy_here = _in_progress()
+        mine = {rid: key for rid, key in keys.items() if key not in busy_here}
+        busy_here.update(mine.values())
+        try:
+            self._run([pk for pk in pks if str(pk) in mine], rows)
+        finally:
+            busy_here.difference_update(mine.values())
+        statuses = self.outcome.statuses
+        for rid in keys:
+            statuses.setdefault(rid, Status.NOOP)
+        if not self.dry_run:
+            self.outcome.counts.update(
+                COUNTER[status] for status in statuses.values() if status is not Status.NOOP
+            )
+        return self.outcome
+
+    def _run(self, pks: list[Any], rows: dict[str, Row] | None) -> None:
+        if not pks:
+            return
+        try:
+            items = self._read(pks, rows)
+            to_send = self._prepare(items)
+            if self.dry_run:
+                self._plan_all(to_send)
+                return
+            to_send = self._claim(to_send)
+            sender = Sender(self.config, self.adapter, self.lease.renew)
+            with lease.renewing(self.lease.renew):
+                sender.send(to_send)
+            self.outcome.stopped = sender.stopped
+            for item in to_send:
+                answer = sender.answers.get(item.resource_id)
+                if isinstance(answer, BaseException):
+                    self.failed[item.resource_id] = (item, answer)
+                elif answer is not None:
+                    self.synced[item.resource_id] = (item, answer, not item.row.crm_id)
+                # no answer: not sent (the run was stopped); left stale, free
+            # One short transaction for all the writes: no CRM call happens in it.
+            with database_proxy.atomic():
+                self._write()
+        finally:
+            self.lease.release()
+        self._announce()
+        if self.synced and self.scope.anyone_waiting():
+            for resource_id in self.synced:
+                release_waiting(self.config, resource_id, self.dispatch)
+
+    # -- reading -------------------------------------------------------------
+
+    def _read(self, pks: list[Any], rows: dict[str, Row] | None) -> list[Item]:
+        resource_ids = self.order = [str(pk) for pk in pks]
+        if self.wait:
+            rows = {}
+            for rid in sorted(resource_ids):
+                row = self.scope.claim_waiting(self.lease, rid)
+                if row is None:
+                    logger.info(
+                        "etlify: %s #%s was deleted while its sync waited",
+                        self.config.model.__name__,
+                        rid,
+                    )
+                else:
+                    rows[rid] = row
+        # Read after the claim and before the records: a change racing this
+        # read errs towards one more sync.
+        self.read_at = read_moment(self.config.model)
+        self.dependency_counts = Finder.dependency_counts(self.config, pks)
+        if rows is None:
+            rows = self.scope.rows_or_blank(resource_ids)
+        model = self.config.model
+        query = model.select().where(in_list(model._meta.primary_key, pks))
+        if self.config.prefetch:
+            query = prefetch(query, *self.config.prefetched_models())
+        records = {str(record._pk): record for record in query}
+        for rid in resource_ids:
+            if rid in rows and rid not in records:
+                logger.info("etlify: %s #%s no longer exists; nothing to sync", model.__name__, rid)
+        return [
+            Item(rid, records[rid], rows[rid])
+            for rid in resource_ids
+            if rid in records and rid in rows
+        ]
+
+    def _prepare(self, items: list[Item]) -> list[Item]:
+        """Answer what needs no CRM call; return the items to send."""
+        ready = []
+        for item in items:
+            try:
+                if self.config.sync_if is not None and not self._sync_if(item.record):
+                    self.skipped.append(item)
+                    continue
+            except Exception as error:
+                self.failed[item.resource_id] = (item, error)
+                continue
+            ready.append(item)
+        self.waiting = self._unsynced_dependencies(ready)
+        to_send = []
+        for item in ready:
+            if item.resource_id in self.failed:
+                continue
+            if item.resource_id in self.waiting:
+                self.buffered.append(item)
+                continue
+            try:
+                item.payload = build_payload(self.config.serializer, item.record)
+                item.digest = digest_of(item.payload)
+            except Exception as error:
+                self.failed[item.resource_id] = (item, error)
+                continue
+            if item.row.crm_id and item.row.last_digest == item.digest:
+                self.unchanged.append(item)
+            else:
+                to_send.append(item)
+        return to_send
+
+    def _sync_if(self, record: Any) -> bool:
+        try:
+            return bool(self.config.sync_if(record))
+        except Exception as error:
+            raise SerializerError(
+                f"sync_if of {self.config.model.__name__} raised {type(error).__name__}: {error}"
+            ) from error
+
+    def _unsynced_dependencies(self, items: list[Item]) -> dict[str, list]:
+        """``{resource_id: [(dependency, its config)]}`` for dependencies still without CRM id.
+
+        Dependencies without one are synced first (not in a dry run); one
+        this thread is syncing further up its call chain (a cycle) is not
+        waited for.
+        """
+        waiting: dict[str, list] = {}
+        for name in self.config.sync_dependencies:
+            target = self.config.model._meta.fields[name].rel_model
+            dep_config = sync_config(target, self.config.crm_name)
+            dep_scope = Scope.of(dep_config)
+            pointing = [item for item in items if item.record.__data__.get(name) is not None]
+            linked = dep_scope.linked({str(item.record.__data__[name]) for item in pointing})
+            unlinked: dict[str, list[Item]] = {}
+            for item in pointing:
+                value = str(item.record.__data__[name])
+                if value not in linked:
+                    unlinked.setdefault(value, []).append(item)
+            if not unlinked:
+                continue
+            in_chain = {
+                value
+                for value in unlinked
+                if (dep_config.resource_type, value, dep_config.crm_name) in _in_progress()
+            }
+            for value in in_chain:
+                logger.info(
+                    "etlify: dependency cycle through %s #%s; not waiting",
+                    dep_config.resource_type,
+                    value,
+                )
+            if not self.dry_run:
+                self._sync_first(dep_config, [v for v in unlinked if v not in in_chain])
+                linked = dep_scope.linked(unlinked)
+            for value, dependants in unlinked.items():
+                if value in linked or value in in_chain:
+                    continue
+                for item in dependants:
+                    try:
+                        dependency = getattr(item.record, name)
+                    except Exception as error:  # e.g. a foreign key to a deleted row
+                        self.failed[item.resource_id] = (item, error)
+                        continue
+                    waiting.setdefault(item.resource_id, []).append((dependency, dep_config))
+        return waiting
+
+    def _sync_first(self, dep_config: SyncConfig, values: list[str]) -> None:
+        """Sync the dependencies ``values`` (their keys as text) before their dependants."""
+        if not values:
+            return
+        model = dep_config.model
+        field_ = model._meta.primary_key
+        pks = [field_.python_value(value) for value in values]
+        if self.wait:
+            for pk in pks:
+                sync_record(model, pk, dep_config.crm_name, dispatch=self.dispatch)
+        else:
+            sync_batch(dep_config, pks, dispatch=self.dispatch)
+
+    def _claim(self, items: list[Item]) -> list[Item]:
+        """Claim the rows of the records to send, in one UPDATE, and read them back.
+
+        Only records that go to the CRM are claimed. A record another worker
+        holds is left out (``busy``); one whose fresh row shows the CRM
+        already has this payload joins the unchanged ones. A single sync
+        claimed its row before reading.
+        """
+        new = [item.resource_id for item in (*items, *self.skipped) if item.row.id is None]
+        new += [item.resource_id for item, _ in self.failed.values() if item.row.id is None]
+        added = self.scope.add_missing(new)
+        for item in (*items, *self.skipped, *(item for item, _ in self.failed.values())):
+            if item.row.id is None:
+                item.row = added[item.resource_id]
+        if self.wait:
+            return items
+        fresh = self.scope.claim(self.lease, [item.row.id for item in items])
+        claimed = []
+        for item in items:
+            row = fresh.get(item.row.id)
+            if row is None or (row.last_synced_at and row.last_synced_at >= self.read_at):
+                # Held by another worker, or synced by one since this batch read
+                # the record: its payload may be newer than ours. Left for later.
+                self.outcome.statuses[item.resource_id] = Status.BUSY
+                continue
+            item.row = row
+            if row.crm_id and row.last_digest == item.digest:
+                self.unchanged.append(item)
+            else:
+                claimed.append(item)
+        return claimed
+
+    # -- writing -------------------------------------------------------------
+
+    def _counted(self, item: Item) -> dict[str, Any]:
+        """The ``dependency_count`` to store for ``item`` (``{}`` when not tracked)."""
+        count = self.dependency_counts.get(item.resource_id)
+        return {} if count is None else {"dependency_count": count}
+
+    def _write(self) -> None:
+        """Store every outcome and release every claim, in bulk."""
+        refused = self.scope.confirm(
+            self.lease,
+            {
+                item.row.id: {"crm_id": crm_id, "last_digest": item.digest, **self._counted(item)}
+                for item, crm_id, _ in self.synced.values()
+            },
+            self.read_at,
+        )
+        by_row = {item.row.id: (item, crm_id) for item, crm_id, _ in self.synced.values()}
+        for row_id in refused:
+            item, crm_id = by_row[row_id]
+            del self.synced[item.resource_id]
+            self.failed[item.resource_id] = (
+                item,
+                ValidationFailed(
+                    f"CRM object {crm_id} is already linked to another "
+                    f"{self.config.model.__name__} record"
+                ),
+            )
+        self.scope.fail(
+            self.lease,
+            {
+                item.row.id: failure_fields(item.row.error_count, error, self.adapter)
+                for item, error in self.failed.values()
+            },
+        )
+        self.scope.stamp(
+            self.lease,
+            {item.row.id: self._counted(item) for item in self.unchanged},
+            self.read_at,
+            unchanged={item.row.id: item.digest for item in self.unchanged},
+        )
+        self.scope.stamp(
+            self.lease, {item.row.id: self._counted(item) for item in self.skipped}, self.read_at
+        )
+        self.scope.buffer(
+            [
+                (rid, dep_config.resource_type, str(dependency._pk))
+                for rid, dependencies in self.waiting.items()
+                if rid not in self.failed
+                for dependency, dep_config in dependencies
+            ]
+        )
+
+    # -- after the writes ----------------------------------------------------
+
+    def _announce(self) -> None:
+        model, crm_name = self.config.model, self.config.crm_name
+        statuses = self.outcome.statuses
+        for item, crm_id, created in self.synced.values():
+            statuses[item.resource_id] = Status.SYNCED
+            announce(
+                Status.SYNCED,
+                model,
+                item.record,
+                crm_name,
+                crm_id=crm_id,
+                payload=item.payload,
+                digest=item.digest,
+                created=created,
+            )
+        for item in self.unchanged:
+            statuses[item.resource_id] = Status.NOT_MODIFIED
+            announce(Status.NOT_MODIFIED, model, item.record, crm_name)
+        for item in self.skipped:
+            statuses[item.resource_id] = Status.SKIPPED
+            announce(Status.SKIPPED, model, item.record, crm_name)
+        for item, error in self.failed.values():
+            statuses[item.resource_id] = Status.ERROR
+            report_failure("sync", model, item.resource_id, self.entry, item.record, error)
+        for item in self.buffered:
+            statuses[item.resource_id] = Status.BUFFERED
+            announce(
+                Status.BUFFERED,
+                model,
+                item.record,
+                crm_name,
+                waiting_on=[dependency for dependency, _ in self.waiting[item.resource_id]],
+            )
+
+    def _plan_all(self, to_send: list[Item]) -> None:
+        """The dry run's plan: per record, in order, what would happen, with its payload."""
+        steps = [
+            *((item, "update" if item.row.crm_id else "create", Status.SYNCED) for item in to_send),
+            *((item, "not_modified", Status.NOT_MODIFIED) for item in self.unchanged),
+            *((item, "skipped", Status.SKIPPED) for item in self.skipped),
+            *((item, "buffered", Status.BUFFERED) for item in self.buffered),
+            *((item, "error", Status.ERROR) for item, _ in self.failed.values()),
+        ]
+        order = {rid: position for position, rid in enumerate(self.order)}
+        for item, action, status in sorted(steps, key=lambda step: order[step[0].resource_id]):
+            self.outcome.counts[COUNTER[status]] += 1
+            entry = {
+                "model": self.config.resource_type,
+                "id": item.record._pk,
+                "crm_name": self.config.crm_name,
+                "action": action,
+                "payload": item.payload,
+            }
+            if status is Status.ERROR:
+                entry["error"] = describe_error(self.failed[item.resource_id][1], self.adapter)
+            self.outcome.plan.append(entry)
+
+
+def release_waiting(config_: SyncConfig, pk: Any, dispatch: Dispatch | None) -> None:
+    """Sync now (no ``dispatch``) or dispatch the records that were waiting on this one."""
+    if not has_dependants(config_.model, config_.crm_name):
+        return
+    scope = Scope.of(config_)
+    for waiting_type, resource_id in scope.waiting_on(str(pk)):
+        if (waiting_type, resource_id, config_.crm_name) not in _in_progress():
+            model = model_for(waiting_type)
+            try:
+                if dispatch is None:
+                    sync_record(model, resource_id, config_.crm_name)
+                else:
+                    dispatch(sync_config(model, config_.crm_name), resource_id)
+            except Exception:
+                # The dependency itself synced; the waiting record stays buffered
+                # (and stale) for the next run rather than failing this sync.
+                logger.exception(
+                    "etlify: could not start the sync of %s #%s", waiting_type, resource_id
+                )
+                continue
+        scope.stop_waiting(str(pk), waiting_type, resource_id)

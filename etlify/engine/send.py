@@ -1,0 +1,189 @@
+"""Sending payloads to the CRM in as few requests as its adapter allows.
+
+Several records with a CRM id go through ``batch_update`` (100 a request),
+new ones with an ``id_property`` value through ``batch_upsert`` (a single
+one too: one request that matches or creates); the rest one by one through
+``upsert``. A request the CRM refuses whole is split in halves to isolate
+the records it refused. An update answered "not found" (the object was
+archived or merged away) is sent again as a new record. Rate limits follow
+the one rule of :func:`~etlify.adapters.limited.call_adapter`; one that is
+too long to wait stops all sending to this CRM.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..adapters.limited import call_adapter
+from ..declarations import SyncConfig
+from ..errors import ApiError, NotFound, RateLimited, ValidationFailed
+from .item import Item
+
+__all__ = ["Sender", "send_one"]
+
+Answer = Any  # a CRM id (str) or the error that refused the record
+
+
+class Sender:
+    """Sends the items of one model to one CRM and collects the answers.
+
+    After :meth:`send`, ``answers`` holds per resource id the CRM id or the
+    error, and ``stopped`` the rate limit that ended sending, if one did.
+    """
+
+    def __init__(self, config_: SyncConfig, adapter: Any, before_call: Callable[[], Any]) -> None:
+        self.config = config_
+        self.adapter = adapter
+        self.before_call = before_call
+        self.size = int(getattr(adapter, "batch_size", 100) or 100)
+        self.answers: dict[str, Answer] = {}
+        self.stopped: RateLimited | None = None
+
+    def send(self, items: list[Item]) -> None:
+        """Send ``items``: updates first, then new records."""
+        # One record is sent on its own: a PATCH to its object costs one
+        # request too, and reads better in the CRM's logs than a batch of one.
+        linked = [item for item in items if item.row.crm_id]
+        can_update = getattr(self.adapter, "batch_update", None) is not None and len(linked) > 1
+        linked = linked if can_update else []
+        for chunk in self._chunks(linked):
+            self._bisect(chunk, self._batch_update)
+        gone = [item for item in linked if isinstance(self.answers.get(item.resource_id), NotFound)]
+        for item in gone:
+            del self.answers[item.resource_id]
+            item.row = item.row._replace(crm_id=None)
+        rest = [item for item in items if not (item.row.crm_id and can_update)]
+        self._send_new([*gone, *(item for item in rest if not item.row.crm_id)])
+        for item in rest:
+            if item.row.crm_id:
+                self._upsert_one(item)
+
+    def _chunks(self, items: list[Item]) -> list[list[Item]]:
+        return [items[start : start + self.size] for start in range(0, len(items), self.size)]
+
+    def _send_new(self, items: list[Item]) -> None:
+        id_property = self.config.id_property
+        can_upsert = id_property and getattr(self.adapter, "batch_upsert", None) is not None
+        together, one_by_one, seen = [], [], set()
+        for item in items:
+            key = item.payload.get(id_property) if id_property else None
+            if not can_upsert or key is None or str(key) in seen:
+                one_by_one.append(item)
+            else:
+                seen.add(str(key))
+                together.append(item)
+        for chunk in self._chunks(together):
+            self._bisect(chunk, self._batch_upsert)
+        for item in one_by_one:
+            self._upsert_one(item)
+
+    def _batch_upsert(self, chunk: list[Item]) -> dict[str, Answer]:
+        id_property = self.config.id_property
+        keyed = {str(item.payload[id_property]): item for item in chunk}
+        result = self.adapter.batch_upsert(
+            self.config.crm_object_type, [item.payload for item in chunk], id_property
+        )
+        return _match(keyed, result)
+
+    def _batch_update(self, chunk: list[Item]) -> dict[str, Answer]:
+        keyed = {str(item.row.crm_id): item for item in chunk}
+        result = self.adapter.batch_update(
+            self.config.crm_object_type, {key: item.payload for key, item in keyed.items()}
+        )
+        return _match(keyed, result)
+
+    def _upsert_one(self, item: Item) -> None:
+        def one(_chunk: list[Item]) -> dict[str, Answer]:
+            crm_id = send_one(self.config, self.adapter, item.payload, item.row.crm_id)
+            return {item.resource_id: crm_id}
+
+        try:
+            self.answers.update(self._call(one, [item]))
+        except Exception as error:
+            self.answers[item.resource_id] = error
+
+    def _bisect(
+        self,
+        chunk: list[Item],
+        call: Callable[[list[Item]], dict[str, Answer]],
+        refused: ValidationFailed | None = None,
+    ) -> bool:
+        """Send ``chunk``; when the CRM refuses it whole, isolate the refused records.
+
+        The chunk is split in halves. When the left half goes through, the
+        right half is known to hold a refused record (``refused``, the error
+        that says so), so it is split at once rather than sent whole: one
+        refused record among n costs about 1.5·log2(n) extra requests. A
+        record isolated that way keeps the error that refused its batch.
+        Returns whether the CRM took ``chunk`` as it was sent.
+        """
+        if refused is None:
+            try:
+                self.answers.update(self._call(call, chunk))
+                return True
+            except ValidationFailed as error:
+                refused = error
+            except Exception as error:
+                self.answers.update((item.resource_id, error) for item in chunk)
+                return False
+        if len(chunk) == 1:
+            self.answers[chunk[0].resource_id] = refused
+            return False
+        middle = len(chunk) // 2
+        left_clean = self._bisect(chunk[:middle], call)
+        self._bisect(chunk[middle:], call, refused if left_clean else None)
+        return False
+
+    def _call(self, call: Callable[[list[Item]], Any], chunk: list[Item]) -> Any:
+        """``call(chunk)`` under the one 429 rule; once a rate limit ended this
+        CRM's part of the run, raise it again without sending."""
+        if self.stopped is not None:
+            raise self.stopped
+        self.before_call()
+        try:
+            return call_adapter(self.adapter, call, chunk)
+        except RateLimited as error:
+            self.stopped = error
+            raise
+
+
+def _match(keyed: dict[str, Item], result: Any) -> dict[str, Answer]:
+    """``{resource_id: crm id or error}`` from a batch answer keyed like ``keyed``."""
+    errors = getattr(result, "errors", {}) or {}
+    matched: dict[str, Answer] = {}
+    for key, item in keyed.items():
+        if result.get(key):
+            matched[item.resource_id] = str(result[key])
+        elif key in errors:
+            matched[item.resource_id] = errors[key]
+        else:
+            matched[item.resource_id] = ApiError(
+                f"the CRM's batch answer has no id for input {key!r}"
+            )
+    return matched
+
+
+def send_one(config_: SyncConfig, adapter: Any, payload: dict[str, Any], crm_id: Any) -> str:
+    """Send one payload and return the CRM id, in one request where the adapter allows.
+
+    A new record with an ``id_property`` value goes through ``batch_upsert``
+    when the adapter has it: one request that matches or creates. Anything
+    else goes through ``upsert``.
+    """
+    id_property = config_.id_property
+    key = payload.get(id_property) if id_property else None
+    batch_upsert = getattr(adapter, "batch_upsert", None)
+    if not crm_id and key is not None and batch_upsert is not None:
+        result = batch_upsert(config_.crm_object_type, [payload], id_property)
+        found = result.get(str(key))
+        if not found:
+            errors = getattr(result, "errors", {}) or {}
+            if str(key) in errors:
+                raise errors[str(key)]
+    else:
+        found = adapter.upsert(
+            config_.crm_object_type, payload, id_property=id_property, crm_id=crm_id
+        )
+    if not found:
+        raise ApiError(f"{type(adapter).__name__} returned no CRM id")
+    return str(found)

@@ -1,0 +1,471 @@
+"""Every read and write of the sync rows and the pending syncs.
+
+The engine, the deletes and the model methods go through these functions;
+no other module builds a query on :class:`CrmSynchronisation` or
+:class:`PendingSync` to change them.
+
+A claim is a lease: ``claim_token`` and ``claimed_until`` set by one
+conditional ``UPDATE`` that succeeds only when a row is unclaimed or its
+lease expired. No transaction is held while the CRM is called, and a claim
+left by a crashed worker expires after ``config.claim_timeout`` seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from collections import namedtuple
+from collections.abc import Iterable
+from typing import Any
+
+from peewee import IntegrityError
+
+from ..config import config
+from ..sql import case_of, in_list, in_pairs
+from .tables import CrmSynchronisation as Sync
+from .tables import PendingSync, savepoint
+
+__all__ = [
+    "Row",
+    "ROW_FIELDS",
+    "Lease",
+    "Scope",
+    "unclaimed",
+    "acquire",
+    "try_acquire",
+    "forget",
+]
+
+logger = logging.getLogger("etlify")
+
+#: Rows written by one bulk UPDATE (keeps SQLite under its parameter limit).
+WRITE_CHUNK = 100
+
+#: The sync-row columns the engine works with, read as :class:`Row` tuples.
+ROW_FIELDS = (
+    Sync.id,
+    Sync.resource_id,
+    Sync.crm_id,
+    Sync.last_digest,
+    Sync.error_count,
+    Sync.last_synced_at,
+    Sync.crm_object_type,
+)
+Row = namedtuple(
+    "Row", "id resource_id crm_id last_digest error_count last_synced_at crm_object_type"
+)
+
+
+def blank_row(resource_id: str) -> Row:
+    """The :class:`Row` of a record that has no sync row yet."""
+    return Row(None, resource_id, None, None, 0, None, None)
+
+
+def _released() -> dict[str, Any]:
+    """Written with every release of a claim."""
+    return {"claim_token": None, "claimed_until": None, "updated_at": config.now()}
+
+
+#: Written with every confirmed outcome: the record's error state is cleared.
+CLEARED = {"error_count": 0, "last_error": None, "last_error_kind": None}
+
+
+def unclaimed(now: dt.datetime) -> Any:
+    """The condition of rows no worker holds: never claimed, or whose lease expired."""
+    return Sync.claim_token.is_null() | (Sync.claimed_until < now)
+
+
+def _lease_until() -> dt.datetime:
+    return config.now() + dt.timedelta(seconds=config.claim_timeout)
+
+
+class Lease:
+    """The claim one sync or delete holds on its rows, under one token.
+
+    A sync whose CRM call waits out rate limits or backoffs can outlast
+    ``config.claim_timeout``; its rows must not become free for another
+    worker while a create is still on the way. :meth:`renew` is what the
+    engine installs with :func:`etlify.lease.renewing`.
+    """
+
+    def __init__(self) -> None:
+        self.token = uuid.uuid4().hex
+        self.row_ids: list[int] = []
+        self.until = dt.datetime.min
+
+    @property
+    def mine(self) -> Any:
+        """The condition of rows this lease holds."""
+        return Sync.claim_token == self.token
+
+    def renew(self) -> None:
+        """Extend the lease by ``claim_timeout`` if half of it has passed."""
+        now = config.now()
+        span = dt.timedelta(seconds=config.claim_timeout)
+        if self.row_ids and now >= self.until - span / 2:
+            self.until = now + span
+            Sync.update(claimed_until=self.until).where(
+                in_list(Sync.id, self.row_ids) & self.mine
+            ).execute()
+
+    def release(self) -> None:
+        """Release whatever rows this lease still holds."""
+        if self.row_ids:
+            Sync.update(_released()).where(in_list(Sync.id, self.row_ids) & self.mine).execute()
+
+
+class Scope:
+    """The sync rows of one model in one CRM: what a sync or delete reads and writes."""
+
+    def __init__(self, crm_name: str, resource_type: str, object_type: str) -> None:
+        self.crm_name = crm_name
+        self.resource_type = resource_type
+        self.object_type = object_type
+        self.where = (Sync.crm_name == crm_name) & (Sync.resource_type == resource_type)
+
+    @classmethod
+    def of(cls, sync_config: Any) -> Scope:
+        """The scope of a :class:`~etlify.SyncConfig`."""
+        return cls(sync_config.crm_name, sync_config.resource_type, sync_config.crm_object_type)
+
+    # -- reading -------------------------------------------------------------
+
+    def rows(self, resource_ids: list[str], condition: Any = True) -> dict[str, Row]:
+        """``{resource_id: Row}`` of those records that have a row (and meet ``condition``)."""
+        query = (
+            Sync.select(*ROW_FIELDS)
+            .where(self.where & in_list(Sync.resource_id, resource_ids) & condition)
+            .tuples()
+        )
+        return {row.resource_id: row for row in map(Row._make, query)}
+
+    def rows_or_blank(self, resource_ids: list[str]) -> dict[str, Row]:
+        """The rows of these records as they are now; a blank one for each record without."""
+        rows = self.rows(resource_ids)
+        for rid in resource_ids:
+            rows.setdefault(rid, blank_row(rid))
+        return rows
+
+    def linked_rows(self, resource_ids: list[str]) -> dict[str, Row]:
+        """``{resource_id: Row}`` of those records that have a CRM id."""
+        return self.rows(resource_ids, Sync.crm_id.is_null(False))
+
+    def linked(self, resource_ids: Iterable[str]) -> set[str]:
+        """Those of ``resource_ids`` that have a CRM id."""
+        ids = list(resource_ids)
+        if not ids:
+            return set()
+        query = Sync.select(Sync.resource_id).where(
+            self.where & in_list(Sync.resource_id, ids) & Sync.crm_id.is_null(False)
+        )
+        return {value for (value,) in query.tuples()}
+
+    def row(self, resource_id: str) -> Sync | None:
+        """The full row of one record, or ``None``."""
+        return Sync.get_or_none(self.where & (Sync.resource_id == resource_id))
+
+    # -- claiming ------------------------------------------------------------
+
+    def add_missing(self, resource_ids: list[str]) -> dict[str, Row]:
+        """Insert the rows these records lack (unclaimed), and read them back."""
+        if not resource_ids:
+            return {}
+        now = config.now()
+        Sync.insert_many(
+            [self._new_row(rid, now) for rid in resource_ids]
+        ).on_conflict_ignore().execute()
+        return self.rows(resource_ids)
+
+    def _new_row(self, resource_id: str, now: dt.datetime, **claim: Any) -> dict[str, Any]:
+        return {
+            "crm_name": self.crm_name,
+            "resource_type": self.resource_type,
+            "resource_id": resource_id,
+            "crm_object_type": self.object_type,
+            "error_count": 0,
+            "created_at": now,
+            "updated_at": now,
+            **claim,
+        }
+
+    def claim(self, lease: Lease, row_ids: list[int]) -> dict[int, Row]:
+        """Claim those rows that are free, in one UPDATE; ``{row id: Row}`` of those won.
+
+        Rows this lease holds already count as won.
+        """
+        if not row_ids:
+            return {}
+        now = config.now()
+        lease.until = now + dt.timedelta(seconds=config.claim_timeout)
+        Sync.update(claim_token=lease.token, claimed_until=lease.until).where(
+            in_list(Sync.id, row_ids) & unclaimed(now)
+        ).execute()
+        won = Sync.select(*ROW_FIELDS).where(in_list(Sync.id, row_ids) & lease.mine).tuples()
+        fresh = {row.id: row for row in map(Row._make, won)}
+        lease.row_ids = sorted({*lease.row_ids, *fresh})
+        return fresh
+
+    def claim_waiting(self, lease: Lease, resource_id: str) -> Row | None:
+        """Claim one record's row, inserting it claimed if it is new, waiting while held.
+
+        Returns the row as read after the claim; ``None`` when the row was
+        deleted while waiting (its record was deleted from the database).
+        """
+        where = self.where & (Sync.resource_id == resource_id)
+        now = config.now()
+        lease.until = _lease_until()
+        claim = {"claim_token": lease.token, "claimed_until": lease.until}
+        claimed = Sync.update(claim).where(where & unclaimed(now)).execute()
+        if not claimed:
+            Sync.insert(self._new_row(resource_id, now, **claim)).on_conflict_ignore().execute()
+        row_id, token = Sync.select(Sync.id, Sync.claim_token).where(where).tuples().get()
+        if token != lease.token and not _wait_for(row_id, lease):
+            return None
+        lease.row_ids = sorted({*lease.row_ids, row_id})
+        return Row._make(Sync.select(*ROW_FIELDS).where(Sync.id == row_id).tuples().get())
+
+    # -- writing -------------------------------------------------------------
+    #
+    # Each write releases the claim of the rows it touches. A CRM answer is
+    # written only to rows the lease still holds; other writes touch rows that
+    # are free or held by the lease, and never move ``last_synced_at`` back.
+
+    def confirm(
+        self, lease: Lease, synced: dict[int, dict[str, Any]], read_at: dt.datetime
+    ) -> list[int]:
+        """Store what the CRM confirmed: per row id ``crm_id``, ``last_digest`` (and more).
+
+        Written even to a row whose claim expired meanwhile (it describes what
+        the CRM now holds), though another worker's claim is left alone.
+        Returns the row ids refused because their CRM id is already linked to
+        another record of the model (nothing is written to those).
+        """
+        stored = {**CLEARED, "last_synced_at": read_at, "crm_object_type": self.object_type}
+
+        def write(rows: dict[int, dict[str, Any]]) -> None:
+            with savepoint():
+                if _update_cases(rows, {**stored, **_released()}, lease.mine) == len(rows):
+                    return
+                # Some claims expired: the rows not holding what was just written.
+                now_held = Sync.select(Sync.id, Sync.crm_id, Sync.last_digest, Sync.claim_token)
+                lost = {
+                    row_id: rows[row_id]
+                    for row_id, *held in now_held.where(in_list(Sync.id, rows)).tuples()
+                    if held != [rows[row_id]["crm_id"], rows[row_id]["last_digest"], None]
+                }
+                _update_cases(lost, stored, True)
+                logger.warning(
+                    "etlify: the claim on %d %s sync row(s) expired before the sync ended; "
+                    "raise etlify.config.claim_timeout",
+                    len(lost),
+                    self.resource_type,
+                )
+
+        refused = []
+        items = list(synced.items())
+        for start in range(0, len(items), WRITE_CHUNK):
+            chunk = dict(items[start : start + WRITE_CHUNK])
+            try:
+                write(chunk)
+            except IntegrityError:
+                for row_id, fields in chunk.items():
+                    try:
+                        write({row_id: fields})
+                    except IntegrityError:
+                        refused.append(row_id)
+        return refused
+
+    def fail(self, lease: Lease, failed: dict[int, dict[str, Any]]) -> None:
+        """Store per row id the fields of a failure (see ``engine.failures``)."""
+        guard = unclaimed(config.now()) | lease.mine
+        items = list(failed.items())
+        for start in range(0, len(items), WRITE_CHUNK):
+            _update_cases(dict(items[start : start + WRITE_CHUNK]), _released(), guard)
+
+    def stamp(
+        self,
+        lease: Lease,
+        rows: dict[int, dict[str, Any]],
+        read_at: dt.datetime,
+        unchanged: dict[int, str] | None = None,
+    ) -> None:
+        """Mark rows as read at ``read_at`` with nothing to send (per row: extra fields).
+
+        With ``unchanged`` (``{row id: digest}``) the records' payloads were
+        found unchanged: their error state is cleared, but only where the row
+        still holds that digest (a sync elsewhere may have changed it).
+        """
+        if not rows:
+            return
+        guard = (unclaimed(config.now()) | lease.mine) & (
+            Sync.last_synced_at.is_null() | (Sync.last_synced_at < read_at)
+        )
+        values = {"last_synced_at": read_at, **_released()}
+        if unchanged is not None:
+            values.update(CLEARED)
+        items = list(rows.items())
+        for start in range(0, len(items), WRITE_CHUNK):
+            chunk = dict(items[start : start + WRITE_CHUNK])
+            if unchanged is None:
+                same = in_list(Sync.id, chunk)
+            else:
+                same = in_pairs(Sync.id, Sync.last_digest, [(i, unchanged[i]) for i in chunk])
+            _update_cases(chunk, values, guard & same)
+
+    def unlink(self, lease: Lease, row_ids: list[int]) -> None:
+        """Clear the CRM id and digest of rows whose CRM objects were deleted."""
+        for start in range(0, len(row_ids), 500):
+            Sync.update(crm_id=None, last_digest=None, **CLEARED, **_released()).where(
+                in_list(Sync.id, row_ids[start : start + 500]) & lease.mine
+            ).execute()
+
+    def claim_linked(self, lease: Lease, resource_ids: list[str]) -> tuple[list[Row], int]:
+        """Claim the free rows of these records that have a CRM id, in one UPDATE.
+
+        Returns the rows won and how many linked rows another worker holds.
+        """
+        linked = self.where & in_list(Sync.resource_id, resource_ids) & Sync.crm_id.is_null(False)
+        now = config.now()
+        lease.until = now + dt.timedelta(seconds=config.claim_timeout)
+        Sync.update(claim_token=lease.token, claimed_until=lease.until).where(
+            linked & unclaimed(now)
+        ).execute()
+        won = [
+            Row._make(values)
+            for values in Sync.select(*ROW_FIELDS).where(linked & lease.mine).tuples()
+        ]
+        lease.row_ids = sorted({*lease.row_ids, *(row.id for row in won)})
+        busy = Sync.select().where(linked & ~lease.mine).count()
+        return won, busy
+
+    # -- pending syncs -------------------------------------------------------
+
+    def buffer(self, waiting: list[tuple[str, str, str]]) -> None:
+        """Remember that records wait: ``(resource_id, dependency type, dependency id)``."""
+        now = config.now()
+        rows = [
+            {
+                "crm_name": self.crm_name,
+                "resource_type": self.resource_type,
+                "resource_id": rid,
+                "dependency_type": dep_type,
+                "dependency_id": dep_id,
+                "created_at": now,
+            }
+            for rid, dep_type, dep_id in waiting
+        ]
+        for start in range(0, len(rows), 100):
+            PendingSync.insert_many(rows[start : start + 100]).on_conflict_ignore().execute()
+
+    def anyone_waiting(self) -> bool:
+        """Whether any record waits on a record of this model."""
+        return (
+            PendingSync.select()
+            .where(
+                (PendingSync.crm_name == self.crm_name)
+                & (PendingSync.dependency_type == self.resource_type)
+            )
+            .exists()
+        )
+
+    def _waiting_on(self, resource_id: str) -> Any:
+        return (
+            (PendingSync.crm_name == self.crm_name)
+            & (PendingSync.dependency_type == self.resource_type)
+            & (PendingSync.dependency_id == resource_id)
+        )
+
+    def waiting_on(self, resource_id: str) -> list[tuple[str, str]]:
+        """``(resource type, resource id)`` of the records waiting on this record."""
+        query = PendingSync.select(PendingSync.resource_type, PendingSync.resource_id)
+        return list(query.where(self._waiting_on(resource_id)).tuples())
+
+    def stop_waiting(self, resource_id: str, waiting_type: str, waiting_id: str) -> None:
+        """Drop one record's wait on this record."""
+        PendingSync.delete().where(
+            self._waiting_on(resource_id)
+            & (PendingSync.resource_type == waiting_type)
+            & (PendingSync.resource_id == waiting_id)
+        ).execute()
+
+
+def _wait_for(row_id: int, lease: Lease) -> bool:
+    """Claim the row for ``lease``, waiting while another worker holds it.
+
+    ``False`` once the row is gone: nothing is left to claim.
+    """
+    delay = 0.005
+    while not try_acquire(row_id, lease):
+        if not Sync.select().where(Sync.id == row_id).exists():
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
+    return True
+
+
+def try_acquire(row_id: int, lease: Lease | None = None) -> Lease | None:
+    """Claim the row at once if it is free; the lease holding it, or ``None``."""
+    lease = lease or Lease()
+    now = config.now()
+    lease.until = now + dt.timedelta(seconds=config.claim_timeout)
+    claimed = (
+        Sync.update(claim_token=lease.token, claimed_until=lease.until)
+        .where((Sync.id == row_id) & unclaimed(now))
+        .execute()
+    )
+    if not claimed:
+        return None
+    lease.row_ids = sorted({*lease.row_ids, row_id})
+    return lease
+
+
+def acquire(row_id: int) -> Lease | None:
+    """Claim the row, waiting while another worker holds an unexpired claim.
+
+    Returns ``None`` once the row is gone.
+    """
+    lease = Lease()
+    return lease if _wait_for(row_id, lease) else None
+
+
+def forget(resource_type: str, resource_id: str) -> dict[str, tuple[str, str]]:
+    """Drop the sync rows and pending syncs of one record in every CRM.
+
+    Waits for a sync in flight to finish and store its CRM id first. Returns
+    ``{crm_name: (object type, crm id)}`` of the CRM objects it was linked to.
+    """
+    mine = (Sync.resource_type == resource_type) & (Sync.resource_id == resource_id)
+    for (row_id,) in Sync.select(Sync.id).where(mine).tuples():
+        acquire(row_id)
+    links = {
+        crm_name: (object_type, crm_id)
+        for crm_name, object_type, crm_id in Sync.select(
+            Sync.crm_name, Sync.crm_object_type, Sync.crm_id
+        )
+        .where(mine & Sync.crm_id.is_null(False))
+        .tuples()
+    }
+    PendingSync.delete().where(
+        (PendingSync.resource_type == resource_type) & (PendingSync.resource_id == resource_id)
+    ).execute()
+    Sync.delete().where(mine).execute()
+    return links
+
+
+def _update_cases(per_row: dict[int, dict[str, Any]], common: dict[str, Any], guard: Any) -> int:
+    """One UPDATE setting per-row values with CASE, and ``common`` values for all rows.
+
+    Returns the number of rows changed.
+    """
+    if not per_row:
+        return 0
+    columns = {name for values in per_row.values() for name in values}
+    assignments: dict[Any, Any] = {getattr(Sync, name): value for name, value in common.items()}
+    for name in columns:
+        column = getattr(Sync, name)
+        assignments[column] = case_of(
+            Sync.id, {row_id: column.db_value(values[name]) for row_id, values in per_row.items()}
+        )
+    return Sync.update(assignments).where(in_list(Sync.id, per_row) & guard).execute()
