@@ -27,7 +27,7 @@ QUICK = {
     "B3": {"records": 1_000, "single_sample": 100},
     "B4": {"records": 6_000},
     "B5": {"small": 5_000, "large": 20_000},
-    "B6": {"syncs": 200},
+    "B6": {"syncs": 200, "runs": 1},
     "B7": {"batches": 10},
 }
 RUNNERS = {

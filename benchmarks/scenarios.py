@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -324,9 +325,42 @@ def b5_memory(small: int, large: int, workdir: str) -> list[dict]:
     ]
 
 
-def b6_thread_pool(syncs: int, workdir: str, latency: float = 0.02, workers: int = 8) -> list[dict]:
-    """Async syncs on the pool against a slow CRM: wall time ÷ (syncs × latency ÷ workers)."""
-    db, app = fresh_app(workdir, "b6.db", syncs)
+def b6_thread_pool(
+    syncs: int, workdir: str, latency: float = 0.02, workers: int = 8, runs: int = 5
+) -> list[dict]:
+    """Async syncs on the pool against a slow CRM: wall time ÷ (syncs × latency ÷ workers).
+
+    The noisiest figure on a shared machine: measured ``runs`` times on fresh
+    databases, reported as the median, with every run's ratio beside it.
+    """
+    ideal = syncs * latency / workers
+    ratios, complete, statuses = [], True, set()
+    for run in range(runs):
+        wall, seen, contacts = _b6_once(syncs, workdir, f"b6-{run}.db", latency, workers)
+        ratios.append(wall / ideal)
+        statuses |= seen
+        complete = complete and contacts == syncs
+    median = statistics.median(ratios)
+    return [
+        row(
+            "B6",
+            f"pool wall time ÷ ideal ({syncs} syncs, {workers} workers, {latency * 1000:.0f} ms)"
+            f", median of {runs}",
+            median,
+            "≤ 1.5",
+            median <= 1.5 and complete,
+            runs=[round(ratio, 3) for ratio in ratios],
+            ideal_s=ideal,
+            statuses=sorted(statuses),
+        ),
+    ]
+
+
+def _b6_once(
+    syncs: int, workdir: str, name: str, latency: float, workers: int
+) -> tuple[float, set, int]:
+    """One B6 measurement: wall seconds, the statuses seen, the contacts created."""
+    db, app = fresh_app(workdir, name, syncs)
     users = list(app.User.select())
     with RemoteHubSpot(latency=latency) as hs:
         etlify.configure(jobs=etlify.jobs.ThreadPoolJobs(max_workers=workers))
@@ -340,19 +374,7 @@ def b6_thread_pool(syncs: int, workdir: str, latency: float = 0.02, workers: int
         contacts = hs.stats()["objects"]["contacts"]
     db.close()
     reset()
-    ideal = syncs * latency / workers
-    return [
-        row(
-            "B6",
-            f"pool wall time ÷ ideal ({syncs} syncs, {workers} workers, {latency * 1000:.0f} ms)",
-            wall / ideal,
-            "≤ 1.5",
-            wall / ideal <= 1.5 and contacts == syncs,
-            wall_s=wall,
-            ideal_s=ideal,
-            statuses=sorted(statuses),
-        ),
-    ]
+    return wall, statuses, contacts
 
 
 class _WholeBatchRefusal(InMemoryAdapter):

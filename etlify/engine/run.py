@@ -191,7 +191,11 @@ class _Run:
         finally:
             self.lease.release()
         self._announce()
-        if self.synced and self.scope.anyone_waiting():
+        if (
+            self.synced
+            and has_dependants(self.config.model, self.config.crm_name)
+            and self.scope.anyone_waiting()
+        ):
             for resource_id in self.synced:
                 release_waiting(self.config, resource_id, self.dispatch)
 

@@ -20,7 +20,7 @@ from collections import namedtuple
 from collections.abc import Iterable
 from typing import Any
 
-from peewee import IntegrityError
+from peewee import Case, IntegrityError
 
 from ..config import config
 from ..sql import case_of, in_list, in_pairs
@@ -94,6 +94,11 @@ class Lease:
         self.token = uuid.uuid4().hex
         self.row_ids: list[int] = []
         self.until = dt.datetime.min
+
+    def done(self, row_ids: Iterable[int]) -> None:
+        """Forget rows a write has just released."""
+        released = set(row_ids)
+        self.row_ids = [row_id for row_id in self.row_ids if row_id not in released]
 
     @property
     def mine(self) -> Any:
@@ -220,11 +225,14 @@ class Scope:
         claimed = Sync.update(claim).where(where & unclaimed(now)).execute()
         if not claimed:
             Sync.insert(self._new_row(resource_id, now, **claim)).on_conflict_ignore().execute()
-        row_id, token = Sync.select(Sync.id, Sync.claim_token).where(where).tuples().get()
-        if token != lease.token and not _wait_for(row_id, lease):
-            return None
-        lease.row_ids = sorted({*lease.row_ids, row_id})
-        return Row._make(Sync.select(*ROW_FIELDS).where(Sync.id == row_id).tuples().get())
+        *values, token = Sync.select(*ROW_FIELDS, Sync.claim_token).where(where).tuples().get()
+        row = Row._make(values)
+        if token != lease.token:
+            if not _wait_for(row.id, lease):
+                return None
+            row = Row._make(Sync.select(*ROW_FIELDS).where(Sync.id == row.id).tuples().get())
+        lease.row_ids = sorted({*lease.row_ids, row.id})
+        return row
 
     # -- writing -------------------------------------------------------------
     #
@@ -275,6 +283,7 @@ class Scope:
                         write({row_id: fields})
                     except IntegrityError:
                         refused.append(row_id)
+        lease.done(set(synced) - set(refused))
         return refused
 
     def fail(self, lease: Lease, failed: dict[int, dict[str, Any]]) -> None:
@@ -283,6 +292,7 @@ class Scope:
         items = list(failed.items())
         for start in range(0, len(items), WRITE_CHUNK):
             _update_cases(dict(items[start : start + WRITE_CHUNK]), _released(), guard)
+        lease.done(failed)
 
     def stamp(
         self,
@@ -299,10 +309,10 @@ class Scope:
         """
         if not rows:
             return
-        guard = (unclaimed(config.now()) | lease.mine) & (
-            Sync.last_synced_at.is_null() | (Sync.last_synced_at < read_at)
-        )
-        values = {"last_synced_at": read_at, **_released()}
+        guard = unclaimed(config.now()) | lease.mine
+        older = Sync.last_synced_at.is_null() | (Sync.last_synced_at < read_at)
+        newest = Case(None, [(older, read_at)], Sync.last_synced_at)
+        values = {"last_synced_at": newest, **_released()}
         if unchanged is not None:
             values.update(CLEARED)
         items = list(rows.items())
@@ -313,6 +323,7 @@ class Scope:
             else:
                 same = in_pairs(Sync.id, Sync.last_digest, [(i, unchanged[i]) for i in chunk])
             _update_cases(chunk, values, guard & same)
+        lease.done(rows)
 
     def unlink(self, lease: Lease, row_ids: list[int]) -> None:
         """Clear the CRM id and digest of rows whose CRM objects were deleted."""
@@ -320,6 +331,7 @@ class Scope:
             Sync.update(crm_id=None, last_digest=None, **CLEARED, **_released()).where(
                 in_list(Sync.id, row_ids[start : start + 500]) & lease.mine
             ).execute()
+        lease.done(row_ids)
 
     def claim_linked(self, lease: Lease, resource_ids: list[str]) -> tuple[list[Row], int]:
         """Claim the free rows of these records that have a CRM id, in one UPDATE.

@@ -11,6 +11,7 @@ import etlify
 from etlify import BatchSync, Status
 from etlify.adapters import HubspotV3Adapter
 from etlify.declarations import sync_config
+from etlify.engine import COUNTER, sync_batch
 from etlify.errors import RateLimited
 from etlify.testing import InMemoryAdapter
 from etlify.testing.hubspot import FakeHubSpot
@@ -154,3 +155,98 @@ def test_a_custom_adapters_daily_429_fails_free_on_both_paths(database, path):
         assert BatchSync.call(async_=False)["errors"] == 1
     row = user.crm_synchronisation("hubspot")
     assert (row.last_error_kind, row.error_count) == ("rate_limited", 0)
+
+
+def sync_on(path, record):
+    """Sync ``record`` alone, through a single sync or through ``BatchSync``; its status."""
+    if path == "single":
+        return record.sync(async_=False)
+    stats = BatchSync.call(async_=False)
+    [status] = [status for status, name in COUNTER.items() if stats.get(name)]
+    return status
+
+
+@pytest.mark.parametrize("path", ["single", "batch"])
+def test_an_object_archived_in_the_crm_is_created_again_on_both_paths(hubspot_app, hubspot, path):
+    user = hubspot_app.User.create(email="ada@example.com", first_name="Ada")
+    user.sync(async_=False)
+    old_id = user.crm_synchronisation("hubspot").crm_id
+    etlify.registry.crm("hubspot").adapter.delete("contacts", old_id)
+    user.first_name = "Augusta"
+    user.updated_at = etlify.config.now()
+    user.save()
+
+    assert sync_on(path, user) == Status.SYNCED
+
+    new_id = user.crm_synchronisation("hubspot").crm_id
+    assert hubspot.get("contacts", new_id)["properties"]["firstname"] == "Augusta"
+    assert hubspot.object_count("contacts") == 1
+
+
+@pytest.mark.parametrize("path", ["single", "batch"])
+def test_a_raising_sync_if_fails_the_record_as_a_serializer_error_on_both_paths(database, path):
+    app = make_app(database, InMemoryAdapter(), sync_if=lambda user: 1 / 0)
+    user = app.User.create(email="ada@example.com")
+
+    assert sync_on(path, user) == Status.ERROR
+
+    row = user.crm_synchronisation("hubspot")
+    assert (row.last_error_kind, row.error_count) == ("serializer", 1)
+    assert "sync_if of User raised ZeroDivisionError" in row.last_error
+
+
+class Blank(InMemoryAdapter):
+    """A custom adapter that answers without a CRM id."""
+
+    batch_upsert = None
+
+    def upsert(self, object_type, payload, id_property=None, crm_id=None):
+        return ""
+
+
+@pytest.mark.parametrize("path", ["single", "batch"])
+def test_an_answer_without_a_crm_id_fails_the_record_on_both_paths(database, path):
+    app = make_app(database, Blank())
+    user = app.User.create(email="ada@example.com")
+
+    assert sync_on(path, user) == Status.ERROR
+
+    row = user.crm_synchronisation("hubspot")
+    assert row.crm_id is None and "returned no CRM id" in row.last_error
+
+
+@pytest.mark.parametrize("path", ["single", "batch"])
+def test_a_crm_object_linked_to_another_record_is_refused_on_both_paths(database, path):
+    adapter = InMemoryAdapter()
+    app = make_app(database, adapter)
+    ada = app.User.create(email="ada@example.com")
+    ada.sync(async_=False)
+    eve = app.User.create(email="eve@example.com")
+    app.User.update(email="ada@example.com").where(app.User.id == eve.id).execute()
+
+    assert sync_on(path, eve) == Status.ERROR
+
+    row = eve.crm_synchronisation("hubspot")
+    assert row.crm_id is None and row.last_error_kind == "validation"
+    assert "already linked to another User record" in row.last_error
+    assert ada.crm_synchronisation("hubspot").crm_id is not None
+
+
+@pytest.mark.parametrize("path", ["single", "batch"])
+def test_a_dependency_without_crm_id_is_synced_before_its_dependant_on_both_paths(
+    database, path
+):
+    adapter = InMemoryAdapter()
+    app = make_app(database, adapter, sync_dependencies=["company"])
+    company = app.Company.create(name="Acme", domain="acme.test")
+    user = app.User.create(email="ada@example.com", company=company)
+    app.Company.update(updated_at=etlify.config.now().replace(year=2000)).execute()
+    etlify.CrmSynchronisation.delete().execute()
+
+    if path == "single":
+        assert user.sync(async_=False) == Status.SYNCED
+    else:
+        sync_batch(sync_config(app.User, "hubspot"), [user.id])
+
+    assert [kind for _, kind, _ in adapter.calls] == ["companies", "contacts"]
+    assert user.crm_synchronisation("hubspot").crm_id is not None
