@@ -8,8 +8,7 @@ from typing import Any
 from .. import declarations
 from ..migrate import upgrade_tables
 from ..stale import Finder
-from ..state import CrmSynchronisation as Sync
-from ..state import ensure_bound
+from ..state import ensure_bound, rows
 from .app import add_filters, chosen_crm, chosen_models, format_table, load_app, positive_int
 
 __all__ = ["add_commands"]
@@ -86,8 +85,8 @@ def run_status(args: argparse.Namespace) -> int:
 def run_errors(args: argparse.Namespace) -> int:
     """Print the failing records, newest failure first."""
     load_app(args)
-    query = _filtered(Sync.with_error(), args)
-    rows = [
+    query = rows.failing(*_chosen(args))
+    table = [
         [
             row.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
             row.resource_type,
@@ -99,35 +98,27 @@ def run_errors(args: argparse.Namespace) -> int:
         ]
         for row in query.limit(args.limit)
     ]
-    if not rows:
+    if not table:
         print("no failing records")
         return 0
     headers = ["when", "model", "id", "crm", "kind", "errors", "last error"]
-    print(format_table(headers, rows))
+    print(format_table(headers, table))
     return 0
 
 
 def run_reset_errors(args: argparse.Namespace) -> int:
     """Reset the error counts of the chosen failing records; print how many."""
     load_app(args)
-    failing = Sync.select().where((Sync.error_count > 0) | Sync.last_error.is_null(False))
-    query = _filtered(failing, args)
-    if args.id:
-        query = query.where(Sync.resource_id.in_(args.id))
-    count = Sync.reset_error_count(query)
+    count = rows.reset_errors(*_chosen(args), args.id)
     print(f"reset {count} record{'' if count == 1 else 's'}")
     return 0
 
 
-def _filtered(query: Any, args: argparse.Namespace) -> Any:
+def _chosen(args: argparse.Namespace) -> tuple[list[str] | None, str | None]:
+    """The resource types and the CRM the filters chose (``None``: all)."""
     models = chosen_models(args)
-    crm_name = chosen_crm(args)
-    if models is not None:
-        names = [declarations.resource_type(model) for model in models]
-        query = query.where(Sync.resource_type.in_(names))
-    if crm_name is not None:
-        query = query.where(Sync.crm_name == crm_name)
-    return query
+    names = None if models is None else [declarations.resource_type(m) for m in models]
+    return names, chosen_crm(args)
 
 
 def _first_line(text: str | None, width: int) -> str:

@@ -41,7 +41,7 @@ from etlify.adapters.wire import encode_properties
 from ..adapters.hubspot import HubspotV3Adapter
 from ..config import config
 from ..stale import Finder
-from ..state import CrmSynchronisation as Sync
+from ..state import rows as sync_rows
 from ..sync_stale import BatchSync
 from ..testing.hubspot import FakeHubSpot
 from ..timestamps import Timestamped
@@ -319,7 +319,7 @@ class Demo:
 
     def check(self) -> int:
         """Compare the CRM with the database; 0 when they agree."""
-        errors = Sync.select().where(Sync.last_error.is_null(False)).count()
+        errors = sync_rows.count_failing()
         if self.crm.objects is None:
             removed = self.clean_up()
             print(
@@ -345,11 +345,7 @@ class Demo:
         """How many records have no CRM object with their payload, plus extra CRM objects."""
         objects = {obj["id"]: obj["properties"] for obj in self.crm.objects(object_type)}
         records = list(records)
-        crm_ids = dict(
-            Sync.select(Sync.resource_id, Sync.crm_id)
-            .where(Sync.crm_object_type == object_type)
-            .tuples()
-        )
+        crm_ids = sync_rows.crm_ids(object_type)
         differing = max(0, len(objects) - len(records))
         for record in records:
             properties = objects.get(crm_ids.get(str(record.id)), {})
@@ -361,12 +357,7 @@ class Demo:
         """Archive the demo's objects in a real portal; how many."""
         removed = 0
         for object_type in ("contacts", "companies"):
-            crm_ids = [
-                crm_id
-                for (crm_id,) in Sync.select(Sync.crm_id)
-                .where((Sync.crm_object_type == object_type) & Sync.crm_id.is_null(False))
-                .tuples()
-            ]
+            crm_ids = list(sync_rows.crm_ids(object_type).values())
             self.crm.adapter.batch_delete(object_type, crm_ids)
             removed += len(crm_ids)
         return removed

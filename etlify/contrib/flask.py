@@ -60,7 +60,7 @@ from etlify.cli.app import format_table
 from etlify.cli.sync import Outcomes, describe_stats
 from etlify.jobs import ThreadPoolJobs
 from etlify.stale import Finder
-from etlify.state import CrmSynchronisation as Sync
+from etlify.state import rows as sync_rows
 from etlify.sync_stale import BatchSync
 
 __all__ = ["Etlify", "EtlifyState", "cli"]
@@ -218,11 +218,7 @@ def status_command() -> None:
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
 def errors_command(crm_name: str | None, model_name: str | None, limit: int) -> None:
     """The failing records, newest failure first, with their last error."""
-    query = Sync.with_error()
-    if crm_name is not None:
-        query = query.where(Sync.crm_name == crm_name)
-    if model_name is not None:
-        query = query.where(Sync.resource_type == model_name)
+    query = sync_rows.failing(None if model_name is None else [model_name], crm_name)
     rows = [
         [
             row.resource_type,

@@ -35,7 +35,7 @@ from huey.api import Result, TaskWrapper
 
 from etlify.errors import EtlifyError
 from etlify.jobs import connections, perform, perform_batch
-from etlify.state import CrmSynchronisation as Sync
+from etlify.state.rows import Scope
 from etlify.status import Status
 from etlify.sync_stale import BatchSync
 
@@ -118,15 +118,7 @@ def _sync(model_name: str, record_id: Any, crm_name: str) -> str:
     status = perform(model_name, record_id, crm_name)
     if status is Status.ERROR:
         with connections():
-            row = (
-                Sync.select(Sync.last_error_kind, Sync.last_error)
-                .where(
-                    (Sync.crm_name == crm_name)
-                    & (Sync.resource_type == model_name)
-                    & (Sync.resource_id == str(record_id))
-                )
-                .first()
-            )
+            row = Scope(crm_name, model_name, None).row(str(record_id))
         if row is not None and row.last_error_kind in RETRIED_ERROR_KINDS:
             raise SyncFailed(
                 f"sync of {model_name} #{record_id} to {crm_name} failed "

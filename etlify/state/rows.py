@@ -36,6 +36,10 @@ __all__ = [
     "acquire",
     "try_acquire",
     "forget",
+    "failing",
+    "reset_errors",
+    "count_failing",
+    "crm_ids",
 ]
 
 logger = logging.getLogger("etlify")
@@ -464,6 +468,56 @@ def forget(resource_type: str, resource_id: str) -> dict[str, tuple[str, str]]:
     ).execute()
     Sync.delete().where(mine).execute()
     return links
+
+
+def _chosen(
+    query: Any,
+    resource_types: list[str] | None,
+    crm_name: str | None,
+    resource_ids: list[str] | None = None,
+    kind: str | None = None,
+) -> Any:
+    if resource_types is not None:
+        query = query.where(Sync.resource_type.in_(resource_types))
+    if crm_name is not None:
+        query = query.where(Sync.crm_name == crm_name)
+    if resource_ids:
+        query = query.where(Sync.resource_id.in_(resource_ids))
+    if kind is not None:
+        query = query.where(Sync.last_error_kind == kind)
+    return query
+
+
+def failing(
+    resource_types: list[str] | None = None,
+    crm_name: str | None = None,
+    kind: str | None = None,
+) -> Any:
+    """The rows whose last attempt failed, newest failure first (optionally narrowed)."""
+    return _chosen(Sync.with_error(), resource_types, crm_name, kind=kind)
+
+
+def reset_errors(
+    resource_types: list[str] | None = None,
+    crm_name: str | None = None,
+    resource_ids: list[str] | None = None,
+) -> int:
+    """Clear the error count and last error of the failing rows chosen; how many."""
+    chosen = Sync.select().where((Sync.error_count > 0) | Sync.last_error.is_null(False))
+    return Sync.reset_error_count(_chosen(chosen, resource_types, crm_name, resource_ids))
+
+
+def count_failing() -> int:
+    """How many rows, in every CRM, hold a failure."""
+    return Sync.select().where(Sync.last_error.is_null(False)).count()
+
+
+def crm_ids(object_type: str) -> dict[str, str]:
+    """``{resource_id: crm_id}`` of the linked rows of CRM object type ``object_type``."""
+    query = Sync.select(Sync.resource_id, Sync.crm_id).where(
+        (Sync.crm_object_type == object_type) & Sync.crm_id.is_null(False)
+    )
+    return dict(query.tuples())
 
 
 def _update_cases(per_row: dict[int, dict[str, Any]], common: dict[str, Any], guard: Any) -> int:
