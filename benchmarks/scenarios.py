@@ -43,6 +43,10 @@ def row(scenario: str, figure: str, value: float, target: str, ok: bool, **detai
     }
 
 
+#: Timing ratios on a shared machine: each side is the best of this many runs.
+RUNS_OF_NOISY_FIGURES = 3
+
+
 def best_of(runs: int, work: Callable[[], Any]) -> float:
     """The fastest of ``runs`` timings of ``work()``, in seconds."""
     best = math.inf
@@ -159,18 +163,20 @@ def b2_noop_resync(records: int, workdir: str) -> list[dict]:
     with RemoteHubSpot() as hs:
         _declare(app, HubspotV3Adapter(access_token=hs.token, base_url=hs.url))
         etlify.BatchSync.call(models=[app.User], async_=False)
-        app.User.update(updated_at=etlify.config.now()).execute()
         before = hs.stats()["requests"]
-        start = time.perf_counter()
-        stats = etlify.BatchSync.call(models=[app.User], async_=False)
-        resync = time.perf_counter() - start
+        resync, stats = math.inf, {}
+        for _ in range(RUNS_OF_NOISY_FIGURES):  # every record stale again, then the best run
+            app.User.update(updated_at=etlify.config.now()).execute()
+            start = time.perf_counter()
+            stats = etlify.BatchSync.call(models=[app.User], async_=False)
+            resync = min(resync, time.perf_counter() - start)
         requests = hs.stats()["requests"] - before
 
     def bare_loop() -> None:
         for user in app.User.select():
             stable_sha256(app.UserSerializer(user).as_crm_payload())
 
-    baseline = best_of(1, bare_loop)
+    baseline = best_of(RUNS_OF_NOISY_FIGURES, bare_loop)
     db.close()
     reset()
     return [
