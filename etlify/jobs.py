@@ -116,6 +116,10 @@ class ThreadPoolJobs:
         try:
             _open_connections(model_for(model_name))
             return work(*args)
+        except ConfigurationError as error:
+            # A setup mistake (a missing table, say) is one line, not a traceback per job.
+            logger.error("etlify: job %s%r: %s", work.__name__, args, error)
+            raise
         except Exception:
             logger.exception("etlify: job %s%r raised", work.__name__, args)
             raise

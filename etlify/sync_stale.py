@@ -11,6 +11,7 @@ from .engine import sync_batch
 from .errors import ConfigurationError
 from .progress import progress_callback
 from .stale import Finder
+from .state import tables_required
 from .state.rows import ROW_FIELDS, Row, blank_row
 
 __all__ = ["BatchSync"]
@@ -54,32 +55,33 @@ class BatchSync:
             for config_ in _dependency_order(declarations.configs(models, crm_name))
             if registry.crm(config_.crm_name).enabled
         ]
-        queries = [(config_, Finder.query(config_)) for config_ in configs]
-        total = sum(query.count() for _, query in queries) if report else 0
-        counts: Counter = Counter()
-        per_model: Counter = Counter()
-        plan: list[dict[str, Any]] = []
-        done = 0
-        stopped: dict[str, str] = {}
-        if report:
-            report(0, total)
-        for config_, query in queries:
-            if config_.crm_name in stopped:
-                continue
-            for pks, rows in _batches(config_, query, batch_size):
-                per_model[config_.resource_type] += len(pks)
-                if inline:
-                    outcome = sync_batch(config_, pks, dry_run=dry_run, rows=rows)
-                    counts.update(outcome.counts)
-                    plan.extend(outcome.plan)
-                    if outcome.stopped is not None:
-                        stopped[config_.crm_name] = str(outcome.stopped)
-                        break
-                else:
-                    jobs.dispatch_batch(config_, pks)
-                done += len(pks)
-                if report:
-                    report(done, max(done, total))
+        with tables_required():
+            queries = [(config_, Finder.query(config_)) for config_ in configs]
+            total = sum(query.count() for _, query in queries) if report else 0
+            counts: Counter = Counter()
+            per_model: Counter = Counter()
+            plan: list[dict[str, Any]] = []
+            done = 0
+            stopped: dict[str, str] = {}
+            if report:
+                report(0, total)
+            for config_, query in queries:
+                if config_.crm_name in stopped:
+                    continue
+                for pks, rows in _batches(config_, query, batch_size):
+                    per_model[config_.resource_type] += len(pks)
+                    if inline:
+                        outcome = sync_batch(config_, pks, dry_run=dry_run, rows=rows)
+                        counts.update(outcome.counts)
+                        plan.extend(outcome.plan)
+                        if outcome.stopped is not None:
+                            stopped[config_.crm_name] = str(outcome.stopped)
+                            break
+                    else:
+                        jobs.dispatch_batch(config_, pks)
+                    done += len(pks)
+                    if report:
+                        report(done, max(done, total))
         stats: dict[str, Any] = {
             "total": done,
             "per_model": dict(per_model),

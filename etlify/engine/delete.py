@@ -16,7 +16,7 @@ from typing import Any
 from .. import registry
 from ..adapters.limited import call_adapter
 from ..declarations import SyncConfig, crm_names_for, resource_type, sync_config
-from ..state import database_proxy, rows
+from ..state import database_proxy, rows, tables_required
 from ..state.rows import Lease, Row, Scope
 from ..status import Status
 from .failures import failure_fields, report_failure
@@ -41,7 +41,8 @@ def delete_record(model: type, pk: Any, crm_name: str, record: Any = None) -> St
         announce(Status.DISABLED, model, record, crm_name)
         return Status.DISABLED
     scope = Scope.of(config_)
-    row = scope.row(str(pk))
+    with tables_required():
+        row = scope.row(str(pk))
     if row is None or not row.crm_id:
         forgotten = getattr(record, "_etlify_forgotten", {}).get(crm_name)
         if forgotten is None:
@@ -72,11 +73,12 @@ def delete_batch(config_: SyncConfig, pks: list[Any]) -> Counter:
     if not registry.crm(config_.crm_name).enabled:
         return Counter({COUNTER[Status.DISABLED]: len(pks)})
     lease = Lease()
-    try:
-        won, busy = Scope.of(config_).claim_linked(lease, [str(pk) for pk in pks])
-        counts = _delete_claimed(config_, won, lease, None)
-    finally:
-        lease.release()
+    with tables_required():
+        try:
+            won, busy = Scope.of(config_).claim_linked(lease, [str(pk) for pk in pks])
+            counts = _delete_claimed(config_, won, lease, None)
+        finally:
+            lease.release()
     counts[COUNTER[Status.BUSY]] += busy
     counts[COUNTER[Status.NOOP]] += len(pks) - len(won) - busy
     return counts

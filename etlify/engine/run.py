@@ -34,7 +34,7 @@ from ..errors import RateLimited, SerializerError, ValidationFailed
 from ..serializers import build_payload
 from ..sql import in_list
 from ..stale import Finder
-from ..state import database_proxy, read_moment
+from ..state import database_proxy, read_moment, tables_required
 from ..state.rows import Lease, Row, Scope
 from ..status import Status
 from .failures import describe_error, failure_fields, report_failure
@@ -152,7 +152,8 @@ class _Run:
         mine = {rid: key for rid, key in keys.items() if key not in busy_here}
         busy_here.update(mine.values())
         try:
-            self._run([pk for pk in pks if str(pk) in mine], rows)
+            with tables_required():
+                self._run([pk for pk in pks if str(pk) in mine], rows)
         finally:
             busy_here.difference_update(mine.values())
         statuses = self.outcome.statuses

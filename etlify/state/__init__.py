@@ -12,6 +12,7 @@ from .tables import (
     ensure_bound,
     read_moment,
     savepoint,
+    tables_required,
 )
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "ensure_bound",
     "read_moment",
     "savepoint",
+    "tables_required",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
 from peewee import (
@@ -24,7 +25,9 @@ from peewee import (
     IntegerField,
     Model,
     MySQLDatabase,
+    OperationalError,
     PostgresqlDatabase,
+    ProgrammingError,
     TextField,
 )
 
@@ -77,6 +80,35 @@ def savepoint() -> Any:
     if isinstance(database, PostgresqlDatabase):
         return database.atomic()
     return contextlib.nullcontext()
+
+
+#: The words each database uses for a missing table.
+_MISSING_TABLE = ("no such table", "does not exist", "doesn't exist")
+
+
+@contextlib.contextmanager
+def tables_required() -> Iterator[None]:
+    """Turn a database error about a missing sync-state table into a clear one.
+
+    :raises ConfigurationError: naming the table and the fix, in place of the
+        database's own "no such table" (SQLite), "relation ... does not exist"
+        (PostgreSQL) or "Table ... doesn't exist" (MySQL/MariaDB).
+    """
+    try:
+        yield
+    except (OperationalError, ProgrammingError) as error:
+        text = str(error)
+        missing = [
+            model._meta.table_name
+            for model in (CrmSynchronisation, PendingSync)
+            if model._meta.table_name in text
+        ]
+        if not missing or not any(words in text for words in _MISSING_TABLE):
+            raise
+        raise ConfigurationError(
+            f"Etlify's sync-state table {missing[0]!r} does not exist in the database: "
+            "create it with etlify.create_tables() or `etlify create-tables`"
+        ) from error
 
 
 def bind_database(database: Any) -> None:
