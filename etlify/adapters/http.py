@@ -10,15 +10,28 @@ retried after any transient failure; a create is retried only when HubSpot
 surely did not process it (the connection was never made, or the answer was
 423, 429, 477 or 503), since HubSpot has no idempotency key and a replayed create can
 make a second object.
+
+A socket timeout is no deadline: it restarts with every byte received, so a
+server that drips its answer keeps a read going indefinitely (``urllib3``'s
+``Timeout(total=...)`` does not help: it only shortens the socket timeout
+once). Two deadlines bound a request instead (see :class:`Transport`): each
+attempt, read of the whole answer included, ends by ``attempt_deadline``; the
+attempts and the waits between them end by ``deadline``. The attempt's deadline
+is enforced where the bytes are read: every read of the socket waits at most
+for the time the attempt has left (:class:`_DeadlineReader`).
 """
 
 from __future__ import annotations
 
 import email.utils
 import enum
+import http.client
+import io
 import json
 import logging
+import math
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -26,12 +39,15 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, SSLError
 
 from .. import lease
 from ..errors import (
     AdapterError,
     ApiError,
+    ConfigurationError,
     NotFound,
     RateLimited,
     TransportError,
@@ -61,6 +77,10 @@ RETRY_STATUSES = frozenset({423, 429, 477, 500, 502, 503, 504})
 UNPROCESSED_STATUSES = frozenset({423, 429, 477, 503})
 
 _EXCERPT = 200
+
+#: The default ``attempt_deadline`` and ``deadline``, in multiples of ``timeout``.
+ATTEMPT_DEADLINE_FACTOR = 2.0
+DEADLINE_FACTOR = 6.0
 
 
 class AnswerLost(TransportError):
@@ -154,11 +174,133 @@ def segment(value: Any) -> str:
     return escaped
 
 
+#: The deadline of the attempt this thread is making (a ``time.monotonic()``
+#: moment), read by :class:`_DeadlineResponse` when an answer starts arriving.
+_current = threading.local()
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A socket's reads, none waiting past ``deadline``.
+
+    Before each ``recv`` the socket's timeout becomes the smaller of its own
+    (the per-read ``timeout``) and the time left, and goes back afterwards; once
+    the deadline has passed a read fails at once. The timeout raised is the one
+    ``socket`` raises, so urllib3 turns it into its ``ReadTimeoutError``.
+    """
+
+    def __init__(self, sock: Any, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._raw = sock.makefile("rb", buffering=0)
+        self._deadline = deadline
+        self._timeout = sock.gettimeout()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int | None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the attempt's deadline passed")
+        own = self._timeout
+        self._sock.settimeout(left if own is None else min(own, left))
+        try:
+            return self._raw.readinto(buffer)
+        finally:
+            try:
+                self._sock.settimeout(own)  # the connection may be kept alive
+            except OSError:
+                pass  # closed meanwhile: the read's own error tells
+
+    def fileno(self) -> int:
+        return self._raw.fileno()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+class _DeadlineSocket:
+    """What ``http.client.HTTPResponse`` is given instead of the socket: it only
+    calls ``makefile("rb")``, and gets the deadline-bound reader."""
+
+    def __init__(self, sock: Any, deadline: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
+        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    """An answer whose status line, headers and body are all read by the deadline
+    of the attempt (when the thread has one: see :data:`_current`)."""
+
+    def __init__(self, sock: Any, *args: Any, **kwargs: Any) -> None:
+        deadline = getattr(_current, "deadline", None)
+        if deadline is not None and math.isfinite(deadline):
+            sock = _DeadlineSocket(sock, deadline)
+        super().__init__(sock, *args, **kwargs)
+
+
+class _HTTPConnection(HTTPConnection):
+    response_class = _DeadlineResponse
+
+
+class _HTTPSConnection(HTTPSConnection):
+    response_class = _DeadlineResponse
+
+
+class _HTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+def _positive_seconds(name: str, value: Any, default: float) -> float:
+    """``value`` as seconds (``default`` for None); math.inf is allowed."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigurationError(
+            f"{name} must be a positive number of seconds (or math.inf), not {value!r}."
+        )
+    return float(value)
+
+
 class Transport:
     """Sends JSON requests to one base URL with a bearer token.
 
     Safe to share across threads: the pool is urllib3's and the only mutable
     state is the shared :class:`~etlify.ratelimit.RateLimiter`.
+
+    :param timeout: the connect timeout, and the longest any one read of the
+        socket waits. It restarts with every byte received, so on its own it
+        bounds nothing: a server that drips its answer keeps a read going.
+    :param retries: how often and how long to retry (:class:`RetryPolicy`).
+    :param pool_maxsize: connections kept open.
+    :param rate_limiter: the limiter every attempt goes through, or None.
+    :param sleep: waits between attempts (by default renewing the sync's lease).
+    :param attempt_deadline: the most one attempt takes, from connecting (or
+        sending, on a kept-alive connection) to the last byte of the answer;
+        ``2 * timeout`` by default. An attempt cut off by it fails as
+        :class:`AnswerLost` (the request may have been processed), retried
+        like any lost answer.
+    :param deadline: the most all attempts of one :meth:`request` and the waits
+        between them take together; ``6 * timeout`` by default. Its clock
+        starts when the rate limiter grants the first attempt (queueing for
+        the first grant is not counted; for later ones it is). An attempt
+        running into it is cut short there; a retry whose backoff or
+        ``Retry-After`` wait would end past it is not made, and the last
+        failure (a :class:`~etlify.RateLimited` for a 429) is raised instead.
+
+    ``math.inf`` turns either deadline off. So :meth:`request` returns or
+    raises at most ``deadline`` seconds after its first attempt starts; the
+    only exceptions are a DNS lookup and a TLS handshake, which each read of
+    ``timeout`` still bounds.
     """
 
     def __init__(
@@ -171,13 +313,21 @@ class Transport:
         pool_maxsize: int,
         rate_limiter: RateLimiter | None = None,
         sleep: Callable[[float], Any] = lease.sleep,
+        attempt_deadline: float | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retries = retries
         self.rate_limiter = rate_limiter
+        #: Seconds one attempt may take (see the class docstring).
+        self.attempt_deadline = _positive_seconds(
+            "attempt_deadline", attempt_deadline, ATTEMPT_DEADLINE_FACTOR * timeout
+        )
+        #: Seconds all attempts of a request and their waits may take.
+        self.deadline = _positive_seconds("deadline", deadline, DEADLINE_FACTOR * timeout)
         self._sleep = sleep
         self._token = access_token
-        self._timeout = urllib3.Timeout(connect=timeout, read=timeout)
+        self._read_timeout = timeout
         self._headers = {
             "Authorization": f"Bearer {access_token}",
             "Accept": "application/json",
@@ -185,6 +335,11 @@ class Transport:
             "User-Agent": "etlify-python",
         }
         self._pool = urllib3.PoolManager(maxsize=pool_maxsize, retries=False)
+        # Connections whose answers are read by the attempt's deadline.
+        self._pool.pool_classes_by_scheme = {
+            "http": _HTTPConnectionPool,
+            "https": _HTTPSConnectionPool,
+        }
 
     def request(
         self,
@@ -198,16 +353,31 @@ class Transport:
     ) -> Answer:
         """Send one request, retrying per the policy; return the answer.
 
-        ``path`` must already be escaped (see :func:`segment`).
+        ``path`` must already be escaped (see :func:`segment`). Ends within
+        the deadlines of the class docstring.
 
         :raises AdapterError: the right subclass for the final failure.
         """
         url = self.base_url + path + ("?" + urlencode(query) if query else "")
         data = json.dumps(body).encode() if body is not None else None
         policy = self.retries
+        give_up: float | None = None  # when no attempt nor wait may still run
+        last: AdapterError | None = None
         while True:
+            lease.beat()
+            limiter = self.rate_limiter
+            ticket = limiter.acquire(kind) if limiter is not None else None
+            started = time.monotonic()
+            if give_up is None:
+                give_up = started + self.deadline
+            elif started >= give_up and last is not None:
+                # Granted too late by the rate limiter: not sent.
+                if ticket is not None:
+                    limiter.release(ticket)
+                raise last
+            attempt_end = min(started + self.attempt_deadline, give_up)
             try:
-                return self._attempt(method, path, url, data, kind)
+                return self._attempt(method, path, url, data, limiter, ticket, attempt_end)
             except AdapterError as error:
                 if (
                     replay is Replay.UNSENT
@@ -230,6 +400,16 @@ class Transport:
                 if policy.is_exhausted():
                     raise
                 delay = max(delay, policy.get_backoff_time())
+                if time.monotonic() + delay >= give_up:
+                    logger.info(
+                        "Not retrying %s %s after %s: waiting %.2fs would pass its %.2fs deadline",
+                        method,
+                        path,
+                        _describe(error),
+                        delay,
+                        self.deadline,
+                    )
+                    raise
                 logger.info(
                     "Retrying %s %s in %.2fs after %s (%d retries left)",
                     method,
@@ -238,6 +418,7 @@ class Transport:
                     _describe(error),
                     policy.total,
                 )
+                last = error
                 if isinstance(error, RateLimited) and self.rate_limiter is not None:
                     self.rate_limiter.pause(delay)  # every thread holds, not just this one
                 else:
@@ -247,19 +428,29 @@ class Transport:
         """Close the pooled connections."""
         self._pool.clear()
 
-    def _attempt(self, method: str, path: str, url: str, data: bytes | None, kind: str) -> Answer:
-        lease.beat()
-        limiter = self.rate_limiter
-        ticket = limiter.acquire(kind) if limiter is not None else None
+    def _attempt(
+        self,
+        method: str,
+        path: str,
+        url: str,
+        data: bytes | None,
+        limiter: RateLimiter | None,
+        ticket: Any,
+        deadline: float,
+    ) -> Answer:
+        """One attempt, over by ``deadline`` (a ``time.monotonic()`` moment)."""
         started = time.monotonic()
+        left = max(deadline - started, 0.001)
+        step = min(self._read_timeout, left)
         failure: TransportError | None = None
+        _current.deadline = deadline
         try:
             response = self._pool.request(
                 method,
                 url,
                 body=data,
                 headers=self._headers,
-                timeout=self._timeout,
+                timeout=urllib3.Timeout(connect=step, read=step),
                 retries=False,
                 redirect=False,
             )
@@ -271,8 +462,10 @@ class Transport:
                 (time.monotonic() - started) * 1000,
                 type(exc).__name__,
             )
-            failure = self._transport_error(method, path, exc)
+            expired = deadline - started if time.monotonic() >= deadline else None
+            failure = self._transport_error(method, path, exc, expired)
         finally:
+            _current.deadline = None
             if ticket is not None:
                 limiter.release(ticket)
         if failure is not None:
@@ -297,12 +490,16 @@ class Transport:
             method, path, response.status, response.headers, response.data, secret=self._token
         )
 
-    def _transport_error(self, method: str, path: str, exc: HTTPError) -> TransportError:
+    def _transport_error(
+        self, method: str, path: str, exc: HTTPError, expired: float | None = None
+    ) -> TransportError:
         reason = _redact(str(exc), self._token)
         # A failed connect means nothing was sent; any later failure may come
         # after HubSpot received, and even processed, the request.
         cls = TransportError if isinstance(exc, (ConnectTimeoutError, SSLError)) else AnswerLost
         text = f"{method} {path} got no answer: {type(exc).__name__}: {reason}"
+        if expired is not None:
+            text += f" (the attempt's deadline of {expired:.2f} s passed)"
         error = cls(text, details=reason)
         error.certificate_refused = isinstance(exc, SSLError)
         return error

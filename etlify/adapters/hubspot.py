@@ -53,13 +53,23 @@ class HubspotV3Adapter:
     :param access_token: a private-app (or OAuth) access token; never logged
         nor shown in ``repr`` or error messages.
     :param base_url: HubSpot's API root, or an emulator's.
-    :param timeout: connect and read timeout of each request, in seconds.
+    :param timeout: the connect timeout, and the longest wait for any one read
+        of the socket, in seconds. It restarts with every byte received: the
+        two deadlines below bound a request.
     :param retries: a :class:`~etlify.adapters.http.RetryPolicy`, or the number
         of retries with the default backoff.
     :param pool_maxsize: connections kept open; size it to the worker threads.
     :param rate_limit: a :class:`~etlify.ratelimit.RateLimiter` or a dict such as
         ``{"max_requests": 100, "period": 10.0}``, shared by every thread
         using this adapter.
+    :param attempt_deadline: the most one attempt of a request takes, its
+        answer read to the end; ``2 * timeout`` by default. Past it the attempt
+        fails as a lost answer (:class:`~etlify.adapters.http.AnswerLost`).
+    :param deadline: the most all attempts of one request and the waits
+        between them take, counted from the first attempt; ``6 * timeout`` by
+        default. A retry (or ``Retry-After`` wait) that would end past it is
+        not made: the last error is raised. ``math.inf`` turns either off; see
+        :class:`~etlify.adapters.http.Transport`.
 
     One instance is safe to share across threads.
     """
@@ -75,6 +85,8 @@ class HubspotV3Adapter:
         retries: RetryPolicy | int = 5,
         pool_maxsize: int = 10,
         rate_limit: RateLimiter | Mapping[str, Any] | None = None,
+        attempt_deadline: float | None = None,
+        deadline: float | None = None,
     ) -> None:
         if not isinstance(access_token, str) or not access_token.strip():
             raise ConfigurationError("HubspotV3Adapter needs a non-empty access_token string.")
@@ -98,6 +110,8 @@ class HubspotV3Adapter:
             retries=policy,
             pool_maxsize=pool_maxsize,
             rate_limiter=as_rate_limiter(rate_limit),
+            attempt_deadline=attempt_deadline,
+            deadline=deadline,
         )
 
     @property

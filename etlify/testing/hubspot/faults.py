@@ -42,15 +42,32 @@ class Outcome:
     """A forced answer: ``status`` (an int or ``"drop"``), optional body and headers.
 
     ``commit`` means the request is still carried out; only its answer is replaced.
+    A ``status`` of None keeps the real answer (the request is carried out).
+
+    ``drip`` (seconds, 0: off) writes the answer slowly, ``drip_step`` bytes
+    every ``drip`` seconds: only the body, or the whole answer from its status
+    line when ``drip_head`` is true.
     """
 
-    __slots__ = ("status", "body", "headers", "commit")
+    __slots__ = ("status", "body", "headers", "commit", "drip", "drip_step", "drip_head")
 
-    def __init__(self, status: int | str, body: Any = None, headers: Any = None, commit=False):
+    def __init__(
+        self,
+        status: int | str | None,
+        body: Any = None,
+        headers: Any = None,
+        commit=False,
+        drip: float = 0.0,
+        drip_step: int = 1,
+        drip_head: bool = False,
+    ):
         self.status = status
         self.body = body
         self.headers = dict(headers or {})
         self.commit = commit
+        self.drip = drip
+        self.drip_step = drip_step
+        self.drip_head = drip_head
 
 
 def default_body(status: int) -> Any:

@@ -1,8 +1,8 @@
 """The HTTP server under the HubSpot emulator: keep-alive, one send per answer, drops.
 
 The server hands each request to a ``respond(method, target, headers, body)``
-callable that returns the complete answer as bytes, or None to close the
-connection without answering.
+callable that returns the complete answer as bytes, a :class:`Drip` to write
+it slowly, or None to close the connection without answering.
 """
 
 from __future__ import annotations
@@ -13,12 +13,29 @@ import socket
 import socketserver
 import sys
 import threading
+import time
 import traceback
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
-Responder = Callable[[str, str, Any, bytes], "bytes | None"]
+Responder = Callable[[str, str, Any, bytes], "bytes | Drip | None"]
+
+
+class Drip:
+    """A complete answer written slowly: ``data[:start]`` at once, then ``step``
+    bytes every ``interval`` seconds, so that no single read of the client ever
+    waits longer than ``interval`` (a read timeout never fires)."""
+
+    __slots__ = ("data", "interval", "start", "step")
+
+    def __init__(self, data: bytes, interval: float, start: int = 0, step: int = 1) -> None:
+        if interval <= 0 or step < 1:
+            raise ValueError("a drip needs an interval > 0 and a step >= 1")
+        self.data = data
+        self.interval = interval
+        self.start = start
+        self.step = step
 
 
 class Server(ThreadingHTTPServer):
@@ -99,7 +116,19 @@ class Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
+        if isinstance(answer, Drip):
+            self._drip(answer)
+            return
         self.wfile.write(answer)
+
+    def _drip(self, answer: Drip) -> None:
+        """Write ``answer`` slowly; a client that hangs up ends it (the write fails)."""
+        data = answer.data
+        if answer.start:
+            self.wfile.write(data[: answer.start])
+        for position in range(answer.start, len(data), answer.step):
+            time.sleep(answer.interval)
+            self.wfile.write(data[position : position + answer.step])
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
 

@@ -25,6 +25,7 @@ Choices where HubSpot's behaviour is unknown or left out:
 * Injected faults (random or :meth:`FakeHubSpot.fail_next`) replace the request:
   nothing is written, unless ``fail_next(..., commit=True)``. Latency is added
   after the request has been carried out, before the answer is written.
+  :meth:`FakeHubSpot.drip_next` writes answers a few bytes at a time.
 * Search hides a record entirely for ``search_index_lag`` seconds after each
   write. Its ``query`` matches substrings of the type's text properties.
 * ``hs_additional_emails`` is a plain property (not unique); required
@@ -54,7 +55,7 @@ from .errors import (
     with_correlation_id,
 )
 from .faults import DROP, Faults, Outcome, Window, default_body
-from .http import Server, encode
+from .http import Drip, Server, encode
 from .schema import canonical_type, unique_key
 from .store import Store, TypeStore
 
@@ -289,6 +290,37 @@ class FakeHubSpot:
             body = body or default_body(int(status))
         self._faults.force(Outcome(status, body, headers, commit), n)
 
+    def drip_next(
+        self,
+        n: int = 1,
+        interval: float = 0.5,
+        status: int | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        step: int = 1,
+        head: bool = False,
+    ) -> None:
+        """Answer the next ``n`` requests slowly: ``step`` bytes every ``interval`` seconds.
+
+        The status line and headers go out at once and the body drips; with
+        ``head=True`` the whole answer drips from its first byte. No read of the
+        client waits longer than ``interval``, so a read timeout never fires:
+        only a deadline on the whole answer ends it.
+
+        With ``status`` None the request is carried out and its real answer
+        drips. Otherwise the answer is replaced as by :meth:`fail_next`
+        (``body`` and ``headers`` likewise; nothing is written).
+        """
+        if status == DROP:
+            raise ValueError("a dropped connection has no answer to drip")
+        if interval <= 0 or step < 1:
+            raise ValueError("drip_next needs an interval > 0 and a step >= 1")
+        if status is not None and body is None:
+            body = rate_limited("TEN_SECONDLY_ROLLING").body if status == 429 else None
+            body = body or default_body(int(status))
+        outcome = Outcome(status, body, headers, drip=interval, drip_step=step, drip_head=head)
+        self._faults.force(outcome, n)
+
     # -- request handling -----------------------------------------------------------
 
     def _types(self, object_type: str) -> TypeStore:
@@ -297,7 +329,7 @@ class FakeHubSpot:
         except ApiError:
             raise ValueError(f"unknown object type {object_type!r}") from None
 
-    def _respond(self, method: str, target: str, headers: Any, raw: bytes) -> bytes | None:
+    def _respond(self, method: str, target: str, headers: Any, raw: bytes) -> bytes | Drip | None:
         arrived = time.monotonic()
         correlation_id = str(uuid.uuid4())
         split = urlsplit(target)
@@ -308,7 +340,7 @@ class FakeHubSpot:
         extra: dict[str, str] = {}
         if fate == DROP or (forced and forced.status == DROP and not forced.commit):
             status, payload = None, None
-        elif forced and not forced.commit:
+        elif forced and forced.status is not None and not forced.commit:
             status, payload, extra = forced.status, forced.body, dict(forced.headers)
         elif fate == "429":
             failure = rate_limited("TEN_SECONDLY_ROLLING", self.retry_after)
@@ -317,7 +349,7 @@ class FakeHubSpot:
             status, payload, extra = self._serve(
                 method, split.path, query, headers, body, malformed, len(raw)
             )
-            if forced:  # committed, but the answer is lost or replaced
+            if forced and forced.status is not None:  # committed; the answer lost or replaced
                 status, payload = (
                     (None, None) if forced.status == DROP else (forced.status, forced.body)
                 )
@@ -328,7 +360,11 @@ class FakeHubSpot:
         if status is None:
             return None
         extra["X-HubSpot-Correlation-Id"] = correlation_id
-        return encode(status, with_correlation_id(payload, correlation_id), extra)
+        answer = encode(status, with_correlation_id(payload, correlation_id), extra)
+        if forced and forced.drip:
+            start = 0 if forced.drip_head else answer.index(b"\r\n\r\n") + 4
+            return Drip(answer, forced.drip, start, forced.drip_step)
+        return answer
 
     def _serve(self, method, path, query, headers, body, malformed, body_chars):
         search = is_search(method, path)
