@@ -3,10 +3,10 @@
 A record is stale for a CRM when it has no sync row for that CRM, when the
 row was never synced (``last_synced_at`` NULL), when its own timestamp or the
 timestamp of any record along a declared dependency is at or after
-``last_synced_at``, or when the number of related rows it reaches differs
-from the ``dependency_count`` stored at its last sync (a deleted row moves no
-remaining timestamp). Records whose ``error_count`` reached the CRM's budget
-are left out.
+``last_synced_at``, or when the related rows it reaches are not the ones its
+last sync reached: their ``dependency_signature`` differs from the one stored
+(a deleted row, or a many-to-many swap, moves no remaining timestamp).
+Records whose ``error_count`` reached the CRM's budget are left out.
 
 A model's timestamp is its ``updated_at`` field, else its ``created_at``;
 a model with neither only ever counts as "never synced". A NULL timestamp
@@ -20,12 +20,19 @@ fraction); write them through Peewee (or in that format) and in one time
 zone, the one of ``etlify.config.now()``.
 
 Every record along a dependency path counts: ``"company.owner"`` makes a
-user stale when its company or that company's owner changed. Deletions are
-caught through ``dependency_count`` (see :meth:`Finder.dependency_counts`):
-a deleted has-many row or many-to-many link, and also a deleted belongs-to
-or generic target, which leaves the owner pointing at nothing (no foreign key
-constraint, or a generic relation) or at NULL (``on_delete="SET NULL"``)
-without moving the owner's ``updated_at``.
+user stale when its company or that company's owner changed. What no
+timestamp shows is caught through the dependency signature (see
+:meth:`Finder.dependency_signatures`): a deleted has-many row or
+many-to-many link, a link swapped for another (``remove([a]); add([b])``),
+and a deleted belongs-to or generic target, which leaves the owner pointing
+at nothing (no foreign key constraint, or a generic relation) or at NULL
+(``on_delete="SET NULL"``) without moving the owner's ``updated_at``.
+
+The signature adds up, over the rows reached, one plus a mix of each row's
+integer key (the through row's key for a many-to-many target whose own key is
+not an integer; none when neither is). It is a checksum: edits that cancel
+out exactly (rows without an integer key swapped, or several swaps whose
+mixed keys add up to the same) can hide from it, as they hide from a count.
 """
 
 from __future__ import annotations
@@ -45,6 +52,8 @@ from peewee import (
     MySQLDatabase,
     PostgresqlDatabase,
     Proxy,
+    SqliteDatabase,
+    Value,
     fn,
 )
 
@@ -122,17 +131,18 @@ class Finder:
         }
 
     @staticmethod
-    def dependency_counts(sync_config: SyncConfig, pks: Any) -> dict[str, int]:
-        """``{str(pk): n}``: the related rows each record of ``pks`` reaches now.
+    def dependency_signatures(sync_config: SyncConfig, pks: Any) -> dict[str, int]:
+        """``{str(pk): signature}`` of the related rows each record of ``pks`` reaches now.
 
-        ``n`` adds up, over every step of every dependency path, the rows
-        reached: has-many rows, many-to-many links, belongs-to and generic
-        targets (one that was deleted under ``on_delete="SET NULL"`` or with
-        no constraint counts 0). Store it as the sync row's
-        ``dependency_count``; the finder flags the record when the number
-        changes. Read it before the record itself, so that a deletion racing
-        the sync errs towards one more sync. One grouped query per path step;
-        ``{}`` when the model has no dependency (store NULL: not tracked).
+        The signature adds up, over every step of every dependency path, a
+        weight per row reached (see the module docstring): has-many rows,
+        many-to-many targets, belongs-to and generic targets (one deleted
+        under ``on_delete="SET NULL"`` or with no constraint weighs 0). Store
+        it as the sync row's ``dependency_signature``; the finder flags the
+        record when it changes. Read it before the record itself, so that a
+        deletion racing the sync errs towards one more sync. One grouped
+        query per path step; ``{}`` when the model has no dependency whose
+        rows can vanish unseen (store NULL: not tracked).
         """
         prefixes = [prefix for prefix in _prefixes(sync_config) if prefix[-1].counted]
         pks = list(pks)
@@ -144,12 +154,13 @@ class Finder:
         totals = {str(pk.python_value(pk.db_value(value))): 0 for value in pks}
         for prefix in prefixes:
             aliases = [step.model.alias() for step in prefix]
-            query = model.select(pk, fn.COUNT(SQL("*"))).join_from(
+            weight = fn.SUM(_weight(aliases, database))
+            query = model.select(pk, weight).join_from(
                 model, aliases[0], on=_link(prefix[0], model, aliases[0], database)
             )
             query = _join_rest(query, prefix, aliases, database)
-            for value, n in query.where(pk.in_(pks)).group_by(pk).tuples():
-                totals[str(value)] += n
+            for value, signature in query.where(pk.in_(pks)).group_by(pk).tuples():
+                totals[str(value)] += int(signature)
         return totals
 
 
@@ -183,7 +194,7 @@ class _Plan:
         if own is not None:
             signs.append(own >= synced_at)
         joined: dict[str, Any] = {}
-        counted = []
+        weights = []
         for prefix in _prefixes(config):
             step = prefix[-1]
             if not any(s.to_many for s in prefix):
@@ -197,18 +208,23 @@ class _Plan:
                 if stamp is not None:
                     signs.append(stamp >= synced_at)
                 if step.counted:
-                    counted.append(_one_if(getattr(node, step.field.name).is_null(False)))
+                    weight = _weight([node], database)
+                    weights.append(Case(None, [(_key(node).is_null(False), weight)], 0))
                 continue
-            exists, node = _correlated(model, prefix, database, SQL("1"))
-            stamp = _timestamp(node)
+            exists, aliases = _correlated(model, prefix, database)
+            stamp = _timestamp(aliases[-1])
             if stamp is not None:
-                signs.append(fn.EXISTS(exists.where(stamp >= synced_at)))
+                signs.append(fn.EXISTS(exists.select(SQL("1")).where(stamp >= synced_at)))
             if step.counted:
-                counted.append(_correlated(model, prefix, database, fn.COUNT(SQL("*")))[0])
-        if counted:
+                signature = exists.select(fn.COALESCE(fn.SUM(_weight(aliases, database)), 0))
+                weights.append(signature)
+        if weights:
             # ``+`` between two queries would be a UNION in Peewee.
-            current = reduce(lambda total, count: Expression(total, OP.ADD, count), counted)
-            signs.append(Sync.dependency_count.is_null(False) & (Sync.dependency_count != current))
+            current = reduce(lambda total, weight: Expression(total, OP.ADD, weight), weights)
+            # A row written before signatures existed, or before the
+            # dependencies were declared, is unknown: one sync tells.
+            signature = Sync.dependency_signature
+            signs.append(signature.is_null() | (signature != current))
         self.query = query
         self.stale = reduce(operator.or_, signs)
         budget = registry.error_budget(config.crm_name)
@@ -225,14 +241,15 @@ def _prefixes(config: SyncConfig) -> list[tuple[Step, ...]]:
     return list(seen.values())
 
 
-def _correlated(owner: Any, prefix: tuple[Step, ...], database: Any, selection: Any):
-    """``SELECT selection FROM <prefix> WHERE <first step joins the outer owner row>``.
+def _correlated(owner: Any, prefix: tuple[Step, ...], database: Any):
+    """``SELECT 1 FROM <prefix> WHERE <first step joins the outer owner row>``.
 
-    Returns the query and the alias of the prefix's last table.
+    Returns the query (to ``select()`` what is wanted) and the aliases of
+    the prefix's tables.
     """
     aliases = [step.model.alias() for step in prefix]
-    query = aliases[0].select(selection).where(_link(prefix[0], owner, aliases[0], database))
-    return _join_rest(query, prefix, aliases, database), aliases[-1]
+    query = aliases[0].select(SQL("1")).where(_link(prefix[0], owner, aliases[0], database))
+    return _join_rest(query, prefix, aliases, database), aliases
 
 
 def _join_rest(query: Any, prefix: tuple[Step, ...], aliases: list, database: Any) -> Any:
@@ -308,6 +325,39 @@ def _database(model: Any) -> Any:
 
 def _one_if(condition: Any) -> Any:
     return Case(None, [(condition, 1)], 0)
+
+
+#: A prime below 2**31: a key modulo it, squared, stays within 64 bits.
+_MODULUS = 2147483647
+_INTEGER_TYPES = {"AUTO", "BIGAUTO", "INT", "BIGINT", "SMALLINT"}
+
+
+def _key(node: Any) -> Any:
+    """The primary key column of ``node`` (an alias of a model)."""
+    return getattr(node, node.model._meta.primary_key.name)
+
+
+def _weight(aliases: list, database: Any) -> Any:
+    """What one row reached through ``aliases`` (a path's tables) adds to a signature.
+
+    One, plus ``k mod p + k² mod p`` of its integer key ``k``: the key of the
+    last table, else of the table before it (a many-to-many through row),
+    else nothing to mix.
+    """
+    for node in reversed(aliases[-2:]):
+        if node.model._meta.primary_key.field_type in _INTEGER_TYPES:
+            key = _key(node)
+            if isinstance(database, PostgresqlDatabase):
+                key = Cast(key, "BIGINT")  # integer * integer overflows int4
+            rest = _modulo(key, database)
+            return 1 + rest + _modulo(rest * rest, database)
+    return Value(1)
+
+
+def _modulo(expr: Any, database: Any) -> Any:
+    if isinstance(database, SqliteDatabase):  # SQLite may lack MOD()
+        return Expression(expr, OP.MOD, _MODULUS)
+    return fn.MOD(expr, _MODULUS)  # '%' would read as a placeholder
 
 
 def _count_if(condition: Any) -> Any:

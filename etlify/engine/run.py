@@ -219,7 +219,7 @@ class _Run:
         # Read after the claim and before the records: a change racing this
         # read errs towards one more sync.
         self.read_at = read_moment(self.config.model)
-        self.dependency_counts = Finder.dependency_counts(self.config, pks)
+        self.signatures = Finder.dependency_signatures(self.config, pks)
         if rows is None:
             rows = self.scope.rows_or_blank(resource_ids)
         model = self.config.model
@@ -371,9 +371,9 @@ class _Run:
     # -- writing -------------------------------------------------------------
 
     def _counted(self, item: Item) -> dict[str, Any]:
-        """The ``dependency_count`` to store for ``item`` (``{}`` when not tracked)."""
-        count = self.dependency_counts.get(item.resource_id)
-        return {} if count is None else {"dependency_count": count}
+        """The ``dependency_signature`` to store for ``item`` (``{}`` when not tracked)."""
+        signature = self.signatures.get(item.resource_id)
+        return {} if signature is None else {"dependency_signature": signature}
 
     def _write(self) -> None:
         """Store every outcome and release every claim, in bulk."""

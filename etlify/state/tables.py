@@ -18,6 +18,7 @@ from typing import Any
 
 from peewee import (
     AutoField,
+    BigIntegerField,
     CharField,
     Database,
     DatabaseProxy,
@@ -157,7 +158,7 @@ class CrmSynchronisation(_StateModel):
     crm_id = CharField(max_length=64, null=True)
     last_digest = CharField(max_length=128, null=True)
     last_synced_at = DateTimeField(null=True)
-    dependency_count = IntegerField(null=True)
+    dependency_signature = BigIntegerField(null=True)
     last_error = TextField(null=True)
     last_error_kind = CharField(max_length=32, null=True)
     error_count = IntegerField(default=0)

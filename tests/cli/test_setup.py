@@ -34,7 +34,7 @@ PRIMARY_KEYS = {
 }
 NEW_COLUMNS = [
     "crm_object_type",
-    "dependency_count",
+    "dependency_signature",
     "last_error_kind",
     "error_count",
     "claim_token",

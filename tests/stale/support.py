@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from etlify.declarations import sync_config
 from etlify.stale import Finder
 from etlify.state import CrmSynchronisation
 
@@ -21,7 +22,12 @@ def etlify_model(model, crm_name="hubspot", **options):
 
 
 def synced(record, at, crm_name="hubspot", **fields):
-    """Write the sync row of ``record``: last synced ``at``."""
+    """Write the sync row of ``record``: last synced ``at``, with the dependency
+    signature a sync would store now (unless ``fields`` say otherwise)."""
+    if "dependency_signature" not in fields:
+        config = sync_config(type(record), crm_name)
+        signatures = Finder.dependency_signatures(config, [record._pk])
+        fields["dependency_signature"] = signatures.get(str(record._pk))
     return CrmSynchronisation.create(
         crm_name=crm_name,
         resource_type=type(record).__name__,

@@ -61,7 +61,7 @@ def test_one_query_per_model_and_crm(app, executed):
         user = app.User.create(company=company, updated_at=OLD)
         app.Investment.create(user=user, updated_at=T)
         app.Comment.create(subject_type="Post", subject_id=app.Post.create(updated_at=T).id)
-        synced(user, OLD, dependency_count=0)
+        synced(user, OLD, dependency_signature=0)
     del executed[:]
     found = {
         (model, crm_name): [pk for (pk,) in query.tuples()]
