@@ -30,6 +30,7 @@ from .engine import sync_batch, sync_record
 from .errors import ConfigurationError
 from .state import database_proxy
 from .status import Status
+from .transactions import in_transaction, on_outermost_end
 
 __all__ = [
     "ThreadPoolJobs",
@@ -246,8 +247,7 @@ def _after_commit(database: Any, start: Callable[[], Any]) -> Any:
     In a transaction the handle is a ``Future`` that takes on the started
     job's outcome after the commit, and is cancelled by a rollback.
     """
-    database = getattr(database, "obj", database) or database
-    if database is None or not database.in_transaction():
+    if not in_transaction(database):
         return start()
     handle: Future = Future()
 
@@ -262,7 +262,7 @@ def _after_commit(database: Any, start: Callable[[], Any]) -> Any:
         else:
             handle.set_result(started)
 
-    _on_outermost_commit(database, on_commit, handle.cancel)
+    on_outermost_end(database, on_commit, handle.cancel)
     return handle
 
 
@@ -273,38 +273,6 @@ def _copy_outcome(source: Future, target: Future) -> None:
         target.set_exception(source.exception())
     else:
         target.set_result(source.result())
-
-
-def _on_outermost_commit(
-    database: Any, on_commit: Callable[[], None], on_rollback: Callable[[], None]
-) -> None:
-    """Call ``on_commit`` after the outermost transaction commits, ``on_rollback`` if not.
-
-    Peewee 3 has no commit hook, so the outermost transaction object of this
-    thread gets its ``commit`` and ``rollback`` wrapped once.
-    """
-    transaction = database._state.transactions[0]
-    callbacks = transaction.__dict__.get("_etlify_callbacks")
-    if callbacks is None:
-        callbacks = transaction.__dict__["_etlify_callbacks"] = []
-        commit, rollback = transaction.commit, transaction.rollback
-
-        def wrapped_commit(*args: Any, **kwargs: Any) -> Any:
-            result = commit(*args, **kwargs)
-            todo, callbacks[:] = list(callbacks), []
-            for committed, _ in todo:
-                committed()
-            return result
-
-        def wrapped_rollback(*args: Any, **kwargs: Any) -> Any:
-            result = rollback(*args, **kwargs)
-            todo, callbacks[:] = list(callbacks), []
-            for _, rolled_back in todo:
-                rolled_back()
-            return result
-
-        transaction.commit, transaction.rollback = wrapped_commit, wrapped_rollback
-    callbacks.append((on_commit, on_rollback))
 
 
 def dispatch_batch(sync_config_: SyncConfig, record_ids: list[Any]) -> Any:

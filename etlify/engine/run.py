@@ -40,6 +40,7 @@ from ..status import Status
 from .failures import describe_error, failure_fields, report_failure
 from .item import Item
 from .outcomes import COUNTER, announce
+from .rollback import keep_outcomes
 from .send import Sender
 
 __all__ = ["Dispatch", "BatchOutcome", "sync_record", "sync_batch", "release_waiting"]
@@ -189,6 +190,10 @@ class _Run:
             # One short transaction for all the writes: no CRM call happens in it.
             with database_proxy.atomic():
                 self._write()
+            keep_outcomes(
+                self.config,
+                {rid: (crm_id, item.digest) for rid, (item, crm_id, _) in self.synced.items()},
+            )
         finally:
             self.lease.release()
         self._announce()

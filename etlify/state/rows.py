@@ -337,6 +337,50 @@ class Scope:
             ).execute()
         lease.done(row_ids)
 
+    def restore_links(self, written: dict[str, tuple[str, str]]) -> list[str]:
+        """Where a rolled-back transaction took what a sync wrote, make the record stale
+        and linked to its CRM object again.
+
+        ``written`` is ``{resource_id: (crm_id, last_digest)}`` as the sync
+        wrote it. A row still holding both is left as it is (one read when
+        all are). A missing row is added; a row without that CRM id, or with
+        it but an older digest, gets the CRM id and loses its digest and last
+        sync: the CRM holds a payload the database may no longer hold. A row
+        linked to another object, or an object linked to another record
+        meanwhile, is left alone. Call only outside a transaction.
+        Returns the ids made stale.
+        """
+        rows = self.rows(list(written))
+        lost = {
+            rid: crm_id
+            for rid, (crm_id, digest) in written.items()
+            if rid not in rows or (rows[rid].crm_id, rows[rid].last_digest) != (crm_id, digest)
+        }
+        self.add_missing([rid for rid in lost if rid not in rows])
+        restored = []
+        now = config.now()
+        for rid, crm_id in lost.items():
+            ours = Sync.crm_id.is_null() | (Sync.crm_id == crm_id)
+            try:
+                # No savepoint: this runs after the transaction ended (Peewee 3
+                # still counts it open then), where a failed statement aborts nothing.
+                changed = (
+                    Sync.update(
+                        crm_id=crm_id,
+                        crm_object_type=self.object_type,
+                        last_digest=None,
+                        last_synced_at=None,
+                        updated_at=now,
+                    )
+                    .where(self.where & (Sync.resource_id == rid) & ours)
+                    .execute()
+                )
+            except IntegrityError:
+                changed = 0  # the object is linked to another record meanwhile
+            if changed:
+                restored.append(rid)
+        return restored
+
     def claim_linked(self, lease: Lease, resource_ids: list[str]) -> tuple[list[Row], int]:
         """Claim the free rows of these records that have a CRM id, in one UPDATE.
 
