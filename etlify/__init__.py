@@ -23,6 +23,7 @@ from .errors import (
     SerializerError,
     TransportError,
     Unauthorized,
+    UnconfirmedCreate,
     ValidationFailed,
 )
 from .migrate import create_tables
@@ -60,6 +61,7 @@ __all__ = [
     "Timestamped",
     "TransportError",
     "Unauthorized",
+    "UnconfirmedCreate",
     "ValidationFailed",
     "config",
     "configure",

@@ -23,6 +23,7 @@ class SyncConfig:
     serializer: type
     crm_object_type: str
     id_property: str | None = None
+    external_id_property: str | None = None
     sync_if: Callable[[Any], bool] | None = None
     dependencies: tuple = ()
     sync_dependencies: tuple[str, ...] = ()
@@ -34,6 +35,16 @@ class SyncConfig:
     def resource_type(self) -> str:
         """The model's registered name, stored in the sync rows."""
         return resource_type(self.model)
+
+    @property
+    def upsert_key(self) -> str | None:
+        """The unique CRM property a new record is matched on: the external id
+        property when declared, else ``id_property``."""
+        return self.external_id_property or self.id_property
+
+    def external_id(self, pk: Any) -> str:
+        """The stable key of record ``pk`` held by ``external_id_property``."""
+        return f"{self.resource_type}:{pk}"
 
     def prefetched_models(self) -> list[type]:
         """The models ``prefetch`` names, in the order Peewee's ``prefetch()`` takes them."""
@@ -60,6 +71,7 @@ _OPTIONS = {
     "serializer",
     "crm_object_type",
     "id_property",
+    "external_id_property",
     "sync_if",
     "dependencies",
     "sync_dependencies",
@@ -101,10 +113,11 @@ def declare(model: type, crm_name: str, **options: Any) -> SyncConfig:
             f"{where}: the crm_object_type option is required (e.g. 'contacts')"
         )
     id_property = options.get("id_property")
-    if id_property is not None and (not isinstance(id_property, str) or not id_property):
-        raise ConfigurationError(
-            f"{where}: id_property must be a property name, not {id_property!r}"
-        )
+    external_id_property = options.get("external_id_property")
+    keys = (("id_property", id_property), ("external_id_property", external_id_property))
+    for option, value in keys:
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ConfigurationError(f"{where}: {option} must be a property name, not {value!r}")
     for name in ("sync_if", "stale_scope"):
         if options.get(name) is not None and not callable(options[name]):
             raise ConfigurationError(f"{where}: {name} must be callable, not {options[name]!r}")
@@ -130,6 +143,7 @@ def declare(model: type, crm_name: str, **options: Any) -> SyncConfig:
         serializer=serializer,
         crm_object_type=object_type,
         id_property=id_property,
+        external_id_property=external_id_property,
         sync_if=options.get("sync_if"),
         dependencies=dependencies,
         sync_dependencies=sync_dependencies,

@@ -20,6 +20,7 @@ __all__ = [
     "Unauthorized",
     "NotFound",
     "RateLimited",
+    "UnconfirmedCreate",
     "ValidationFailed",
     "error_kind",
 ]
@@ -94,6 +95,11 @@ class ValidationFailed(ApiError):
     """400, 409 or 422: the CRM refused the payload itself."""
 
 
+class UnconfirmedCreate(AdapterError):
+    """A create whose answer was lost may have made an object, and the CRM shows
+    several that could be it: Etlify does not guess. Costs no retry budget."""
+
+
 def error_kind(error: BaseException) -> str:
     """Classify an exception into the ``last_error_kind`` stored on a sync row.
 
@@ -103,6 +109,8 @@ def error_kind(error: BaseException) -> str:
     """
     if isinstance(error, RateLimited):
         return "rate_limited"
+    if isinstance(error, UnconfirmedCreate):
+        return "unconfirmed_create"
     if isinstance(error, Unauthorized):
         return "auth"
     if isinstance(error, NotFound):
@@ -124,4 +132,7 @@ def error_kind(error: BaseException) -> str:
 
 
 #: Error kinds that never count against a record's retry budget.
-FREE_ERROR_KINDS = frozenset({"rate_limited", "transient", "auth"})
+FREE_ERROR_KINDS = frozenset({"rate_limited", "transient", "auth", "unconfirmed_create"})
+
+#: Error kinds after which a create may have made its object at the CRM.
+CREATE_UNCERTAIN_KINDS = frozenset({"transient", "unexpected"})

@@ -17,6 +17,7 @@ Identity rules, which keep one record mapped to one HubSpot object:
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -44,6 +45,16 @@ logger = logging.getLogger("etlify.hubspot")
 BATCH_LIMIT = 100
 
 _CONTACT_TYPES = frozenset({"contacts", "contact", "0-1"})
+#: Types whose creation date is ``createdate``; the others' is ``hs_createdate``.
+_CREATEDATE_TYPES = frozenset(
+    {"contacts", "companies", "deals", "tickets", "0-1", "0-2", "0-3", "0-5"}
+)
+#: Payload values a lost-create lookup compares (HubSpot allows 6 filters a group).
+LOST_CREATE_FILTERS = 5
+#: Matches a lost-create lookup reads: one is adopted, more are refused.
+LOST_CREATE_RESULTS = 10
+#: How far before a lost create its object may have been stamped by HubSpot's clock.
+CLOCK_SKEW = dt.timedelta(minutes=1)
 _EXISTING_ID = re.compile(r"Existing ID: *(\d+)")
 
 
@@ -253,6 +264,44 @@ class HubspotV3Adapter:
         for chunk in _chunks(ids, BATCH_LIMIT):
             self._transport.request("POST", path, body={"inputs": [{"id": i} for i in chunk]})
 
+    def find_created(
+        self, object_type: str, payload: Mapping[str, Any], since: dt.datetime
+    ) -> list[str]:
+        """The ids of objects created at or after ``since`` (naive UTC, less a minute
+        for clock skew) whose properties equal ``payload``'s, for a create whose
+        answer was lost.
+
+        One search request. It compares up to :data:`LOST_CREATE_FILTERS` of
+        the payload's non-empty values (by name, shortest first) and returns at
+        most :data:`LOST_CREATE_RESULTS` ids. HubSpot's search is eventually
+        consistent: an object created in the last seconds may not show yet.
+        """
+        base = _objects_path(object_type)
+        properties = self._properties(object_type, payload)
+        compared = sorted(
+            (name for name, value in properties.items() if 0 < len(value) <= 200),
+            key=lambda name: (len(properties[name]), name),
+        )[:LOST_CREATE_FILTERS]
+        moment = since.replace(tzinfo=dt.timezone.utc) - CLOCK_SKEW
+        filters = [
+            {"propertyName": name, "operator": "EQ", "value": properties[name]}
+            for name in compared
+        ]
+        filters.append(
+            {
+                "propertyName": _created_property(object_type),
+                "operator": "GTE",
+                "value": str(int(moment.timestamp() * 1000)),
+            }
+        )
+        body = {"filterGroups": [{"filters": filters}], "limit": LOST_CREATE_RESULTS}
+        answer = self._transport.request("POST", f"{base}/search", body=body, kind="search")
+        data = answer.data if isinstance(answer.data, dict) else {}
+        results = data.get("results")
+        if not isinstance(results, list):
+            raise ApiError(f"POST {base}/search: the answer has no results list")
+        return [str(item["id"]) for item in results if isinstance(item, dict) and item.get("id")]
+
     def close(self) -> None:
         """Close the pooled connections (the adapter stays usable)."""
         self._transport.close()
@@ -333,6 +382,10 @@ class HubspotV3Adapter:
         if found:
             return found.group(1)
         return self._find(base, key_property, key_value) if key_property else None
+
+
+def _created_property(object_type: str) -> str:
+    return "createdate" if object_type in _CREATEDATE_TYPES else "hs_createdate"
 
 
 def _collect(

@@ -19,6 +19,7 @@ The stored digest only ever describes what the CRM confirmed.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from collections import Counter
@@ -28,9 +29,9 @@ from typing import Any, Callable
 from peewee import prefetch
 
 from .. import lease, registry
-from ..config import digest_of
+from ..config import config, digest_of
 from ..declarations import SyncConfig, has_dependants, model_for, sync_config
-from ..errors import RateLimited, SerializerError, ValidationFailed
+from ..errors import CREATE_UNCERTAIN_KINDS, RateLimited, SerializerError, ValidationFailed
 from ..serializers import build_payload
 from ..sql import in_list
 from ..stale import Finder
@@ -146,6 +147,7 @@ class _Run:
         self.skipped: list[Item] = []
         self.waiting: dict[str, list[tuple[Any, SyncConfig]]] = {}
         self.buffered: list[Item] = []
+        self.sent_at: dt.datetime | None = None  # when sending began
 
     def run(self, pks: list[Any], rows: dict[str, Row] | None = None) -> BatchOutcome:
         keys = {str(pk): (self.config.resource_type, str(pk), self.config.crm_name) for pk in pks}
@@ -176,6 +178,7 @@ class _Run:
                 self._plan_all(to_send)
                 return
             to_send = self._claim(to_send)
+            self.sent_at = config.now()
             sender = Sender(self.config, self.adapter, self.lease.renew)
             with lease.renewing(self.lease.renew):
                 sender.send(to_send)
@@ -263,6 +266,9 @@ class _Run:
                 continue
             try:
                 item.payload = build_payload(self.config.serializer, item.record)
+                if self.config.external_id_property:
+                    key = self.config.external_id(item.resource_id)
+                    item.payload = {**item.payload, self.config.external_id_property: key}
                 item.digest = digest_of(item.payload)
             except Exception as error:
                 self.failed[item.resource_id] = (item, error)
@@ -380,6 +386,16 @@ class _Run:
         signature = self.signatures.get(item.resource_id)
         return {} if signature is None else {"dependency_signature": signature}
 
+    def _failure(self, item: Item, error: BaseException) -> dict[str, Any]:
+        """The fields recording ``error``; a create that may have made its object
+        remembers since when (see ``Sender``), until a sync confirms one."""
+        fields = failure_fields(item.row.error_count, error, self.adapter)
+        uncertain = fields["last_error_kind"] in CREATE_UNCERTAIN_KINDS
+        maybe_created = uncertain and not item.row.crm_id and self.sent_at is not None
+        since = item.row.create_sent_at
+        fields["create_sent_at"] = (since or self.sent_at) if maybe_created else since
+        return fields
+
     def _write(self) -> None:
         """Store every outcome and release every claim, in bulk."""
         refused = self.scope.confirm(
@@ -403,10 +419,7 @@ class _Run:
             )
         self.scope.fail(
             self.lease,
-            {
-                item.row.id: failure_fields(item.row.error_count, error, self.adapter)
-                for item, error in self.failed.values()
-            },
+            {item.row.id: self._failure(item, error) for item, error in self.failed.values()},
         )
         self.scope.stamp(
             self.lease,

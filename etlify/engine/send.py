@@ -8,6 +8,11 @@ the records it refused. An update answered "not found" (the object was
 archived or merged away) is sent again as a new record. Rate limits follow
 the one rule of :func:`~etlify.adapters.limited.call_adapter`; one that is
 too long to wait stops all sending to this CRM.
+
+A new record whose earlier create may have made its object (the answer was
+lost: the row's ``create_sent_at``) and that has no unique key to upsert on
+is first looked up with the adapter's ``find_created``: one match is adopted
+and updated, none means create, several is an :class:`UnconfirmedCreate`.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any, Callable
 
 from ..adapters.limited import call_adapter
 from ..declarations import SyncConfig
-from ..errors import ApiError, NotFound, RateLimited, ValidationFailed
+from ..errors import ApiError, NotFound, RateLimited, UnconfirmedCreate, ValidationFailed
 from .item import Item
 
 __all__ = ["Sender", "send_one"]
@@ -41,6 +46,7 @@ class Sender:
 
     def send(self, items: list[Item]) -> None:
         """Send ``items``: updates first, then new records."""
+        items = self._find_lost_creates(items)
         # One record is sent on its own: a PATCH to its object costs one
         # request too, and reads better in the CRM's logs than a batch of one.
         linked = [item for item in items if item.row.crm_id]
@@ -58,11 +64,44 @@ class Sender:
             if item.row.crm_id:
                 self._upsert_one(item)
 
+    def _find_lost_creates(self, items: list[Item]) -> list[Item]:
+        """Look up the objects earlier creates may have made; return the items to send."""
+        find = getattr(self.adapter, "find_created", None)
+        if find is None or self.config.upsert_key:
+            return items  # an upsert on a unique key cannot make a second object
+        to_send = []
+        for item in items:
+            since = item.row.create_sent_at
+            if item.row.crm_id or since is None:
+                to_send.append(item)
+                continue
+
+            def look_up(_chunk: list[Item], item: Item = item, since: Any = since) -> Any:
+                return find(self.config.crm_object_type, item.payload, since)
+
+            try:
+                found = [str(crm_id) for crm_id in self._call(look_up, [item])]
+            except Exception as error:
+                self.answers[item.resource_id] = error
+                continue
+            if len(found) > 1:
+                self.answers[item.resource_id] = UnconfirmedCreate(
+                    f"a create sent at {since:%Y-%m-%d %H:%M:%S} got no answer, and "
+                    f"{len(found)} {self.config.crm_object_type} objects created since hold "
+                    f"its properties ({', '.join(found[:5])}); link the right one "
+                    f"or delete the others"
+                )
+                continue
+            if found:
+                item.row = item.row._replace(crm_id=found[0])
+            to_send.append(item)
+        return to_send
+
     def _chunks(self, items: list[Item]) -> list[list[Item]]:
         return [items[start : start + self.size] for start in range(0, len(items), self.size)]
 
     def _send_new(self, items: list[Item]) -> None:
-        id_property = self.config.id_property
+        id_property = self.config.upsert_key
         can_upsert = id_property and getattr(self.adapter, "batch_upsert", None) is not None
         together, one_by_one, seen = [], [], set()
         for item in items:
@@ -78,7 +117,7 @@ class Sender:
             self._upsert_one(item)
 
     def _batch_upsert(self, chunk: list[Item]) -> dict[str, Answer]:
-        id_property = self.config.id_property
+        id_property = self.config.upsert_key
         keyed = {str(item.payload[id_property]): item for item in chunk}
         result = self.adapter.batch_upsert(
             self.config.crm_object_type, [item.payload for item in chunk], id_property
@@ -170,7 +209,7 @@ def send_one(config_: SyncConfig, adapter: Any, payload: dict[str, Any], crm_id:
     when the adapter has it: one request that matches or creates. Anything
     else goes through ``upsert``.
     """
-    id_property = config_.id_property
+    id_property = config_.upsert_key
     key = payload.get(id_property) if id_property else None
     batch_upsert = getattr(adapter, "batch_upsert", None)
     if not crm_id and key is not None and batch_upsert is not None:

@@ -56,15 +56,17 @@ ROW_FIELDS = (
     Sync.error_count,
     Sync.last_synced_at,
     Sync.crm_object_type,
+    Sync.create_sent_at,
 )
 Row = namedtuple(
-    "Row", "id resource_id crm_id last_digest error_count last_synced_at crm_object_type"
+    "Row",
+    "id resource_id crm_id last_digest error_count last_synced_at crm_object_type create_sent_at",
 )
 
 
 def blank_row(resource_id: str) -> Row:
     """The :class:`Row` of a record that has no sync row yet."""
-    return Row(None, resource_id, None, None, 0, None, None)
+    return Row(None, resource_id, None, None, 0, None, None, None)
 
 
 def _released() -> dict[str, Any]:
@@ -254,7 +256,12 @@ class Scope:
         Returns the row ids refused because their CRM id is already linked to
         another record of the model (nothing is written to those).
         """
-        stored = {**CLEARED, "last_synced_at": read_at, "crm_object_type": self.object_type}
+        stored = {
+            **CLEARED,
+            "last_synced_at": read_at,
+            "crm_object_type": self.object_type,
+            "create_sent_at": None,
+        }
 
         def write(rows: dict[int, dict[str, Any]]) -> None:
             with savepoint():
@@ -575,6 +582,10 @@ def _update_cases(per_row: dict[int, dict[str, Any]], common: dict[str, Any], gu
     assignments: dict[Any, Any] = {getattr(Sync, name): value for name, value in common.items()}
     for name in columns:
         column = getattr(Sync, name)
+        if all(values[name] is None for values in per_row.values()):
+            # A CASE of NULLs only is text to PostgreSQL, whatever the column.
+            assignments[column] = None
+            continue
         assignments[column] = case_of(
             Sync.id, {row_id: column.db_value(values[name]) for row_id, values in per_row.items()}
         )

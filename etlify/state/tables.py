@@ -159,6 +159,8 @@ class CrmSynchronisation(_StateModel):
     last_digest = CharField(max_length=128, null=True)
     last_synced_at = DateTimeField(null=True)
     dependency_signature = BigIntegerField(null=True)
+    #: When a create was sent whose answer was lost: the object may exist.
+    create_sent_at = DateTimeField(null=True)
     last_error = TextField(null=True)
     last_error_kind = CharField(max_length=32, null=True)
     error_count = IntegerField(default=0)

@@ -16,6 +16,7 @@ from etlify.declarations import sync_config
 from etlify.engine import sync_batch
 from etlify.errors import RateLimited, TransportError, ValidationFailed
 from etlify.state import CrmSynchronisation as Sync
+from etlify.state.rows import Row
 from etlify.testing import InMemoryAdapter
 
 from ..conftest import make_app
@@ -315,17 +316,7 @@ def test_an_unchanged_record_whose_digest_moved_meanwhile_is_not_stamped(app, ad
 
 
 def stale_row_tuple(state):
-    from etlify.state.rows import Row
-
-    return Row(
-        state.id,
-        state.resource_id,
-        state.crm_id,
-        state.last_digest,
-        state.error_count,
-        state.last_synced_at,
-        state.crm_object_type,
-    )
+    return Row(*(getattr(state, name) for name in Row._fields))
 
 
 class CompanyUserSerializer(BaseSerializer):
