@@ -50,6 +50,7 @@ from peewee import (
     Expression,
     ModelAlias,
     MySQLDatabase,
+    NodeList,
     PostgresqlDatabase,
     Proxy,
     SqliteDatabase,
@@ -61,6 +62,7 @@ from . import declarations, registry
 from .declarations import SyncConfig
 from .errors import ConfigurationError
 from .relations import Step, steps
+from .state import KEY_CHARSET, KEY_COLLATION
 from .state import CrmSynchronisation as Sync
 
 __all__ = ["Finder"]
@@ -273,10 +275,14 @@ def _link(step: Step, source: Any, node: Any, database: Any) -> Any:
 
 
 def _equal(left: Any, left_field: Any, right: Any, right_field: Any, database: Any) -> Any:
-    """``left = right``, comparing as text when one side is text and the other is not."""
+    """``left = right``, comparing as text when one side is text and the other is not.
+
+    A text column is compared as it is, in its own collation: the side turned
+    into text takes it (see :func:`_text`), and an index on the column serves.
+    """
     if _kind(left_field) == _kind(right_field):
         return left == right
-    return _as_text(left, left_field, database) == _as_text(right, right_field, database)
+    return _text(left, left_field, database) == _text(right, right_field, database)
 
 
 def _kind(field: Any) -> str:
@@ -286,10 +292,30 @@ def _kind(field: Any) -> str:
 
 
 def _as_text(expr: Any, field: Any, database: Any) -> Any:
+    """``expr`` (a value of ``field``) as the text the sync rows store in ``resource_id``.
+
+    On MySQL/MariaDB the text is cast to the key columns' character set and
+    given their collation (:data:`~etlify.state.KEY_COLLATION`) explicitly: it
+    then compares with ``resource_id`` whatever the collation of the
+    application's column or of the connection, and, being the column's own
+    collation, lets the lookup use the unique index on it.
+    """
+    text = _text(expr, field, database)
+    if isinstance(database, MySQLDatabase):
+        cast = fn.CAST(NodeList((text, SQL("AS CHAR CHARACTER SET"), SQL(KEY_CHARSET))))
+        return cast.collate(KEY_COLLATION)
+    return text
+
+
+def _text(expr: Any, field: Any, database: Any) -> Any:
     """``expr`` (a value of ``field``) as the text ``str()`` gives its Python value.
 
-    The text is what the sync rows store in ``resource_id``. UUIDs are
-    hyphenated: Peewee stores them as 32 hex digits except on PostgreSQL.
+    UUIDs are hyphenated: Peewee stores them as 32 hex digits except on
+    PostgreSQL. On MySQL/MariaDB a number becomes text through ``CONCAT``,
+    which gives a coercible string: compared with a text column, it takes
+    that column's collation, where ``CAST(... AS CHAR)`` would take the
+    connection's and clash with a column in another one ("Illegal mix of
+    collations").
     """
     kind = _kind(field)
     if kind == "text":
@@ -303,7 +329,9 @@ def _as_text(expr: Any, field: Any, database: Any) -> Any:
         if isinstance(database, MySQLDatabase):
             return fn.CONCAT_WS("-", *parts)
         return reduce(lambda text, part: text.concat("-").concat(part), parts)
-    return Cast(expr, "CHAR" if isinstance(database, MySQLDatabase) else "TEXT")
+    if isinstance(database, MySQLDatabase):
+        return fn.CONCAT(expr)
+    return Cast(expr, "TEXT")
 
 
 _UUID_GROUPS = ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))

@@ -5,11 +5,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..errors import FREE_ERROR_KINDS, error_kind
+from ..errors import FREE_ERROR_KINDS, ValidationFailed, error_kind
+from ..state import MAX_KEY_LENGTH
 from ..status import Status
 from .outcomes import announce
 
-__all__ = ["MAX_ERROR_LENGTH", "describe_error", "failure_fields", "report_failure"]
+__all__ = [
+    "MAX_ERROR_LENGTH",
+    "describe_error",
+    "failure_fields",
+    "long_key_error",
+    "report_failure",
+]
 
 logger = logging.getLogger("etlify")
 
@@ -55,3 +62,19 @@ def report_failure(
         describe_error(error, entry.adapter),
     )
     announce(Status.ERROR, model, record, entry.name, error=error)
+
+
+def long_key_error(model: type, key: str) -> ValidationFailed | None:
+    """The error refusing a record of ``model`` whose key, as text, is ``key``; None if it fits.
+
+    The sync rows hold keys of at most :data:`~etlify.state.MAX_KEY_LENGTH`
+    characters: a longer one could not be stored (PostgreSQL refuses it,
+    MySQL/MariaDB would cut it), so the record is refused before any write.
+    """
+    if len(key) <= MAX_KEY_LENGTH:
+        return None
+    return ValidationFailed(
+        f"{model.__name__} primary key {key[:40]!r}... is {len(key)} characters long: "
+        f"Etlify's sync state holds keys of at most {MAX_KEY_LENGTH} characters "
+        "(etlify.state.MAX_KEY_LENGTH)"
+    )

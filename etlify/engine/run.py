@@ -38,7 +38,7 @@ from ..stale import Finder
 from ..state import database_proxy, read_moment, tables_required
 from ..state.rows import Lease, Row, Scope
 from ..status import Status
-from .failures import describe_error, failure_fields, report_failure
+from .failures import describe_error, failure_fields, long_key_error, report_failure
 from .item import Item
 from .outcomes import COUNTER, announce
 from .rollback import keep_outcomes
@@ -169,6 +169,7 @@ class _Run:
         return self.outcome
 
     def _run(self, pks: list[Any], rows: dict[str, Row] | None) -> None:
+        pks = self._refuse_long_keys(pks)
         if not pks:
             return
         try:
@@ -207,6 +208,39 @@ class _Run:
         ):
             for resource_id in self.synced:
                 release_waiting(self.config, resource_id, self.dispatch)
+
+    def _refuse_long_keys(self, pks: list[Any]) -> list[Any]:
+        """The ``pks`` the sync rows can hold; the others fail here, before any write.
+
+        A refused record counts as an error (a dry run plans it as one) and
+        gets no sync row, claim or pending sync: nothing is cut or left behind.
+        """
+        refused = {str(pk): long_key_error(self.config.model, str(pk)) for pk in pks}
+        refused = {rid: error for rid, error in refused.items() if error is not None}
+        if not refused:
+            return pks
+        model = self.config.model
+        query = model.select().where(
+            in_list(model._meta.primary_key, [pk for pk in pks if str(pk) in refused])
+        )
+        for record in query:
+            rid = str(record._pk)
+            self.outcome.statuses[rid] = Status.ERROR
+            if not self.dry_run:
+                report_failure("sync", model, rid, self.entry, record, refused[rid])
+                continue
+            self.outcome.counts[COUNTER[Status.ERROR]] += 1
+            self.outcome.plan.append(
+                {
+                    "model": self.config.resource_type,
+                    "id": record._pk,
+                    "crm_name": self.config.crm_name,
+                    "action": "error",
+                    "payload": None,
+                    "error": describe_error(refused[rid], self.adapter),
+                }
+            )
+        return [pk for pk in pks if str(pk) not in refused]
 
     # -- reading -------------------------------------------------------------
 
@@ -325,7 +359,17 @@ class _Run:
             for value, dependants in unlinked.items():
                 if value in linked or value in in_chain:
                     continue
+                too_long = long_key_error(dep_config.model, value)
                 for item in dependants:
+                    if too_long is not None:  # it could never be buffered
+                        self.failed[item.resource_id] = (
+                            item,
+                            ValidationFailed(
+                                f"{self.config.model.__name__} #{item.resource_id} waits on a "
+                                f"record the sync state cannot hold: {too_long}"
+                            ),
+                        )
+                        continue
                     try:
                         dependency = getattr(item.record, name)
                     except Exception as error:  # e.g. a foreign key to a deleted row

@@ -5,6 +5,9 @@ the records waiting for a dependency).
 """
 
 from .tables import (
+    KEY_CHARSET,
+    KEY_COLLATION,
+    MAX_KEY_LENGTH,
     CrmSynchronisation,
     PendingSync,
     bind_database,
@@ -16,6 +19,9 @@ from .tables import (
 )
 
 __all__ = [
+    "KEY_CHARSET",
+    "KEY_COLLATION",
+    "MAX_KEY_LENGTH",
     "CrmSynchronisation",
     "PendingSync",
     "bind_database",

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from peewee import (
+    SQL,
     AutoField,
     BigIntegerField,
     CharField,
@@ -26,6 +27,7 @@ from peewee import (
     IntegerField,
     Model,
     MySQLDatabase,
+    NodeList,
     OperationalError,
     PostgresqlDatabase,
     ProgrammingError,
@@ -41,6 +43,10 @@ __all__ = [
     "bind_database",
     "CrmSynchronisation",
     "PendingSync",
+    "KeyField",
+    "MAX_KEY_LENGTH",
+    "KEY_CHARSET",
+    "KEY_COLLATION",
 ]
 
 database_proxy = DatabaseProxy()
@@ -138,6 +144,51 @@ def ensure_bound() -> Any:
     return database_proxy.obj
 
 
+#: The longest primary key, as text (``str(pk)``, in characters), the sync
+#: state can hold. A record whose key is longer is refused before any write.
+#: 191 keeps the five-column unique key of ``etlify_pending_syncs`` (two keys)
+#: within InnoDB's 3072 bytes in utf8mb4 on MySQL 8 as on MariaDB.
+MAX_KEY_LENGTH = 191
+
+#: The character set and collation of the key columns on MySQL/MariaDB,
+#: whatever the database's defaults: every character, compared exactly.
+KEY_CHARSET = "utf8mb4"
+KEY_COLLATION = "utf8mb4_bin"
+
+
+class KeyField(CharField):
+    """A record's primary key as text, up to :data:`MAX_KEY_LENGTH` characters.
+
+    On MySQL/MariaDB the column is declared ``CHARACTER SET utf8mb4 COLLATE
+    utf8mb4_bin`` (:data:`KEY_CHARSET`, :data:`KEY_COLLATION`), so that the
+    finder can compare an application's key to it whatever the collation of
+    the application's tables (it casts the key to that collation) and still
+    use the unique index; and so that keys differing only in case or accents
+    stay distinct, as they are in Python.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=MAX_KEY_LENGTH, **kwargs)
+
+    def ddl_datatype(self, ctx: Any) -> Any:
+        """``VARCHAR(191)``, with the character set and collation on MySQL/MariaDB."""
+        data_type = super().ddl_datatype(ctx)
+        database = self.model._meta.database
+        while isinstance(database, DatabaseProxy):
+            database = database.obj
+        if isinstance(database, MySQLDatabase):
+            return NodeList(
+                (
+                    data_type,
+                    SQL("CHARACTER SET"),
+                    SQL(KEY_CHARSET),
+                    SQL("COLLATE"),
+                    SQL(KEY_COLLATION),
+                )
+            )
+        return data_type
+
+
 class _StateModel(Model):
     class Meta:
         database = database_proxy
@@ -153,7 +204,7 @@ class CrmSynchronisation(_StateModel):
     id = AutoField()
     crm_name = CharField(max_length=64)
     resource_type = CharField(max_length=128)
-    resource_id = CharField(max_length=64)
+    resource_id = KeyField()
     crm_object_type = CharField(max_length=128, null=True)
     crm_id = CharField(max_length=64, null=True)
     last_digest = CharField(max_length=128, null=True)
@@ -218,9 +269,9 @@ class PendingSync(_StateModel):
     id = AutoField()
     crm_name = CharField(max_length=64)
     resource_type = CharField(max_length=128)
-    resource_id = CharField(max_length=64)
+    resource_id = KeyField()
     dependency_type = CharField(max_length=128)
-    dependency_id = CharField(max_length=64)
+    dependency_id = KeyField()
     created_at = DateTimeField(default=_now)
 
     class Meta:
