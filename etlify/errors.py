@@ -22,6 +22,7 @@ __all__ = [
     "RateLimited",
     "UnconfirmedCreate",
     "ValidationFailed",
+    "DuplicateKey",
     "error_kind",
 ]
 
@@ -93,6 +94,13 @@ class RateLimited(ApiError):
 
 class ValidationFailed(ApiError):
     """400, 409 or 422: the CRM refused the payload itself."""
+
+
+class DuplicateKey(ValidationFailed):
+    """Two records would mirror into one CRM object: their values of its unique
+    key (``id_property``) are one value as the CRM compares them (HubSpot:
+    emails lowercased and trimmed). The record refused is not sent while the
+    key stays taken; it spends the retry budget like any refused payload."""
 
 
 class UnconfirmedCreate(AdapterError):

@@ -1,8 +1,12 @@
 """The adapter protocol: what Etlify asks of a CRM client.
 
 An adapter is any *instance* with ``upsert`` and ``delete``. Batch methods are
-optional; batch sync uses them when present. Adapters raise subclasses of
-:class:`etlify.AdapterError` and never put credentials in a message.
+optional; batch sync uses them when present. So is ``match_key(object_type,
+id_property, value) -> str``, which says how the CRM compares values of a
+unique property when it matches an upsert (HubSpot: emails lowercased and
+trimmed); without it, values are compared exactly, as text. Adapters raise
+subclasses of :class:`etlify.AdapterError` and never put credentials in a
+message.
 """
 
 from __future__ import annotations

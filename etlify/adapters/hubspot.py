@@ -181,6 +181,14 @@ class HubspotV3Adapter:
             return False
         return True
 
+    def match_key(self, object_type: str, id_property: str, value: Any) -> str:
+        """``value`` of ``id_property`` as HubSpot compares it when it matches an upsert.
+
+        Emails are compared lowercased and trimmed (``" Ada@X.com"`` is the
+        contact of ``"ada@x.com"``); other unique properties exactly.
+        """
+        return _match_key(id_property, str(value))
+
     def batch_upsert(
         self, object_type: str, records: Iterable[Mapping[str, Any]], id_property: str
     ) -> BatchResult:
@@ -466,7 +474,7 @@ def _objects_path(object_type: str) -> str:
 
 
 def _match_key(id_property: str, value: str) -> str:
-    """How HubSpot compares ``id_property`` values: emails ignore case."""
+    """How HubSpot compares ``id_property`` values: emails lowercased and trimmed."""
     return value.strip().lower() if id_property == "email" else value
 
 

@@ -19,3 +19,5 @@ class Item:
     row: Row
     payload: dict[str, Any] | None = None
     digest: str | None = None
+    #: The payload's unique key as the CRM compares it (``crm_key``), if it has one.
+    key: str | None = None

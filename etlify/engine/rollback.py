@@ -28,8 +28,9 @@ __all__ = ["keep_outcomes"]
 logger = logging.getLogger("etlify")
 
 
-def keep_outcomes(config_: SyncConfig, written: dict[str, tuple[str, str]]) -> None:
-    """Make ``written`` (``{resource_id: (crm_id, digest)}``, just stored) outlive a rollback.
+def keep_outcomes(config_: SyncConfig, written: dict[str, tuple[str, str, str | None]]) -> None:
+    """Make ``written`` (``{resource_id: (crm_id, digest, crm_key)}``, just stored) outlive
+    a rollback.
 
     Outside a transaction there is nothing to do: the outcomes are committed.
     """
@@ -51,7 +52,7 @@ def keep_outcomes(config_: SyncConfig, written: dict[str, tuple[str, str]]) -> N
     on_outermost_end(database_proxy, check, check)
 
 
-def _restore(config_: SyncConfig, written: dict[str, tuple[str, str]]) -> None:
+def _restore(config_: SyncConfig, written: dict[str, tuple[str, str, str | None]]) -> None:
     model = config_.model
     pk = model._meta.primary_key
     found = model.select(pk).where(in_list(pk, list(written))).tuples()

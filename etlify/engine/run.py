@@ -40,6 +40,7 @@ from ..state.rows import Lease, Row, Scope
 from ..status import Status
 from .failures import describe_error, failure_fields, long_key_error, report_failure
 from .item import Item
+from .keys import crm_key, overwritten, refuse_shared_keys
 from .outcomes import COUNTER, announce
 from .rollback import keep_outcomes
 from .send import Sender
@@ -196,7 +197,10 @@ class _Run:
                 self._write()
             keep_outcomes(
                 self.config,
-                {rid: (crm_id, item.digest) for rid, (item, crm_id, _) in self.synced.items()},
+                {
+                    rid: (crm_id, item.digest, item.key)
+                    for rid, (item, crm_id, _) in self.synced.items()
+                },
             )
         finally:
             self.lease.release()
@@ -304,6 +308,7 @@ class _Run:
                     key = self.config.external_id(item.resource_id)
                     item.payload = {**item.payload, self.config.external_id_property: key}
                 item.digest = digest_of(item.payload)
+                item.key = crm_key(self.config, self.adapter, item.payload)
             except Exception as error:
                 self.failed[item.resource_id] = (item, error)
                 continue
@@ -311,7 +316,11 @@ class _Run:
                 self.unchanged.append(item)
             else:
                 to_send.append(item)
-        return to_send
+        refused = refuse_shared_keys(self.config, self.scope, to_send, self.unchanged)
+        for item in to_send:
+            if item.resource_id in refused:
+                self.failed[item.resource_id] = (item, refused[item.resource_id])
+        return [item for item in to_send if item.resource_id not in refused]
 
     def _sync_if(self, record: Any) -> bool:
         try:
@@ -445,7 +454,12 @@ class _Run:
         refused = self.scope.confirm(
             self.lease,
             {
-                item.row.id: {"crm_id": crm_id, "last_digest": item.digest, **self._counted(item)}
+                item.row.id: {
+                    "crm_id": crm_id,
+                    "crm_key": item.key,
+                    "last_digest": item.digest,
+                    **self._counted(item),
+                }
                 for item, crm_id, _ in self.synced.values()
             },
             self.read_at,
@@ -454,20 +468,15 @@ class _Run:
         for row_id in refused:
             item, crm_id = by_row[row_id]
             del self.synced[item.resource_id]
-            self.failed[item.resource_id] = (
-                item,
-                ValidationFailed(
-                    f"CRM object {crm_id} is already linked to another "
-                    f"{self.config.model.__name__} record"
-                ),
-            )
+            holder = self.scope.mark_overwritten(crm_id, item.key)
+            self.failed[item.resource_id] = (item, overwritten(self.config, item, crm_id, holder))
         self.scope.fail(
             self.lease,
             {item.row.id: self._failure(item, error) for item, error in self.failed.values()},
         )
         self.scope.stamp(
             self.lease,
-            {item.row.id: self._counted(item) for item in self.unchanged},
+            {item.row.id: {**self._counted(item), "crm_key": item.key} for item in self.unchanged},
             self.read_at,
             unchanged={item.row.id: item.digest for item in self.unchanged},
         )

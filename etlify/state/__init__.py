@@ -7,6 +7,7 @@ the records waiting for a dependency).
 from .tables import (
     KEY_CHARSET,
     KEY_COLLATION,
+    MAX_CRM_KEY_LENGTH,
     MAX_KEY_LENGTH,
     CrmSynchronisation,
     PendingSync,
@@ -21,6 +22,7 @@ from .tables import (
 __all__ = [
     "KEY_CHARSET",
     "KEY_COLLATION",
+    "MAX_CRM_KEY_LENGTH",
     "MAX_KEY_LENGTH",
     "CrmSynchronisation",
     "PendingSync",

@@ -173,6 +173,23 @@ class Scope:
         )
         return {value for (value,) in query.tuples()}
 
+    def key_holders(self, keys: Iterable[str]) -> dict[str, list[tuple[str, str, str]]]:
+        """``{crm_key: [(resource_type, resource_id, crm_id)]}``: the records whose CRM
+        objects hold these keys, of every model synced to this CRM object type."""
+        wanted = sorted(set(keys))
+        holders: dict[str, list[tuple[str, str, str]]] = {}
+        for start in range(0, len(wanted), 500):
+            query = Sync.select(Sync.crm_key, Sync.resource_type, Sync.resource_id, Sync.crm_id)
+            query = query.where(
+                (Sync.crm_name == self.crm_name)
+                & (Sync.crm_object_type == self.object_type)
+                & in_list(Sync.crm_key, wanted[start : start + 500])
+                & Sync.crm_id.is_null(False)
+            )
+            for key, *holder in query.tuples():
+                holders.setdefault(key, []).append(tuple(holder))
+        return holders
+
     def row(self, resource_id: str) -> Sync | None:
         """The full row of one record, or ``None``."""
         return Sync.get_or_none(self.where & (Sync.resource_id == resource_id))
@@ -254,7 +271,7 @@ class Scope:
         Written even to a row whose claim expired meanwhile (it describes what
         the CRM now holds), though another worker's claim is left alone.
         Returns the row ids refused because their CRM id is already linked to
-        another record of the model (nothing is written to those).
+        another record synced to this object type (nothing is written to those).
         """
         stored = {
             **CLEARED,
@@ -339,34 +356,56 @@ class Scope:
     def unlink(self, lease: Lease, row_ids: list[int]) -> None:
         """Clear the CRM id and digest of rows whose CRM objects were deleted."""
         for start in range(0, len(row_ids), 500):
-            Sync.update(crm_id=None, last_digest=None, **CLEARED, **_released()).where(
+            Sync.update(
+                crm_id=None, crm_key=None, last_digest=None, **CLEARED, **_released()
+            ).where(
                 in_list(Sync.id, row_ids[start : start + 500]) & lease.mine
             ).execute()
         lease.done(row_ids)
 
-    def restore_links(self, written: dict[str, tuple[str, str]]) -> list[str]:
+    def mark_overwritten(self, crm_id: str, crm_key: str | None) -> tuple[str, str] | None:
+        """Make stale the record linked to CRM object ``crm_id``: another record's
+        payload was written to it. Its row now remembers that the object holds
+        ``crm_key`` (when given). Returns ``(resource_type, resource_id)`` of
+        that record, or ``None`` when no record is linked to the object.
+        """
+        where = (
+            (Sync.crm_name == self.crm_name)
+            & (Sync.crm_object_type == self.object_type)
+            & (Sync.crm_id == crm_id)
+        )
+        holder = Sync.select(Sync.resource_type, Sync.resource_id).where(where).tuples().first()
+        if holder is None:
+            return None
+        stale = {"last_digest": None, "last_synced_at": None, "updated_at": config.now()}
+        if crm_key is not None:
+            stale["crm_key"] = crm_key
+        Sync.update(stale).where(where).execute()
+        return holder
+
+    def restore_links(self, written: dict[str, tuple[str, str, str | None]]) -> list[str]:
         """Where a rolled-back transaction took what a sync wrote, make the record stale
         and linked to its CRM object again.
 
-        ``written`` is ``{resource_id: (crm_id, last_digest)}`` as the sync
-        wrote it. A row still holding both is left as it is (one read when
+        ``written`` is ``{resource_id: (crm_id, last_digest, crm_key)}`` as the
+        sync wrote it. A row still holding both is left as it is (one read when
         all are). A missing row is added; a row without that CRM id, or with
-        it but an older digest, gets the CRM id and loses its digest and last
-        sync: the CRM holds a payload the database may no longer hold. A row
+        it but an older digest, gets the CRM id and key and loses its digest
+        and last sync: the CRM holds a payload the database may no longer hold. A row
         linked to another object, or an object linked to another record
         meanwhile, is left alone. Call only outside a transaction.
         Returns the ids made stale.
         """
         rows = self.rows(list(written))
         lost = {
-            rid: crm_id
-            for rid, (crm_id, digest) in written.items()
+            rid: (crm_id, crm_key)
+            for rid, (crm_id, digest, crm_key) in written.items()
             if rid not in rows or (rows[rid].crm_id, rows[rid].last_digest) != (crm_id, digest)
         }
         self.add_missing([rid for rid in lost if rid not in rows])
         restored = []
         now = config.now()
-        for rid, crm_id in lost.items():
+        for rid, (crm_id, crm_key) in lost.items():
             ours = Sync.crm_id.is_null() | (Sync.crm_id == crm_id)
             try:
                 # No savepoint: this runs after the transaction ended (Peewee 3
@@ -374,6 +413,7 @@ class Scope:
                 changed = (
                     Sync.update(
                         crm_id=crm_id,
+                        crm_key=crm_key,
                         crm_object_type=self.object_type,
                         last_digest=None,
                         last_synced_at=None,

@@ -45,6 +45,7 @@ __all__ = [
     "PendingSync",
     "KeyField",
     "MAX_KEY_LENGTH",
+    "MAX_CRM_KEY_LENGTH",
     "KEY_CHARSET",
     "KEY_COLLATION",
 ]
@@ -156,8 +157,14 @@ KEY_CHARSET = "utf8mb4"
 KEY_COLLATION = "utf8mb4_bin"
 
 
+#: The longest key of a CRM object the sync rows remember (``crm_key``:
+#: ``"<property>:<value as the CRM compares it>"``); a longer one is not kept.
+MAX_CRM_KEY_LENGTH = 320
+
+
 class KeyField(CharField):
-    """A record's primary key as text, up to :data:`MAX_KEY_LENGTH` characters.
+    """Text compared exactly: a record's primary key (up to :data:`MAX_KEY_LENGTH`
+    characters, unless ``max_length`` says otherwise) or a CRM object's key.
 
     On MySQL/MariaDB the column is declared ``CHARACTER SET utf8mb4 COLLATE
     utf8mb4_bin`` (:data:`KEY_CHARSET`, :data:`KEY_COLLATION`), so that the
@@ -167,11 +174,11 @@ class KeyField(CharField):
     stay distinct, as they are in Python.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_length=MAX_KEY_LENGTH, **kwargs)
+    def __init__(self, max_length: int = MAX_KEY_LENGTH, **kwargs: Any) -> None:
+        super().__init__(max_length=max_length, **kwargs)
 
     def ddl_datatype(self, ctx: Any) -> Any:
-        """``VARCHAR(191)``, with the character set and collation on MySQL/MariaDB."""
+        """``VARCHAR(n)``, with the character set and collation on MySQL/MariaDB."""
         data_type = super().ddl_datatype(ctx)
         database = self.model._meta.database
         while isinstance(database, DatabaseProxy):
@@ -207,6 +214,10 @@ class CrmSynchronisation(_StateModel):
     resource_id = KeyField()
     crm_object_type = CharField(max_length=128, null=True)
     crm_id = CharField(max_length=64, null=True)
+    #: The unique key (``id_property``) the CRM object holds, as the CRM
+    #: compares it: ``"email:ada@example.com"``. No other record may be sent
+    #: to an object by that key.
+    crm_key = KeyField(max_length=MAX_CRM_KEY_LENGTH, null=True)
     last_digest = CharField(max_length=128, null=True)
     last_synced_at = DateTimeField(null=True)
     dependency_signature = BigIntegerField(null=True)
@@ -225,6 +236,7 @@ class CrmSynchronisation(_StateModel):
         indexes = (
             (("crm_name", "resource_type", "resource_id"), True),
             (("crm_name", "crm_object_type", "crm_id"), True),
+            (("crm_name", "crm_object_type", "crm_key"), False),
             (("crm_name", "resource_type", "error_count"), False),
         )
 

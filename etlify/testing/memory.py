@@ -69,7 +69,7 @@ class InMemoryAdapter:
             store[crm_id].update(payload)
             return crm_id
         if id_property and payload.get(id_property) is not None:
-            found = self._find(store, id_property, payload[id_property])
+            found = self._find(object_type, id_property, payload[id_property])
             if found is not None:
                 store[found].update(payload)
                 return found
@@ -78,10 +78,14 @@ class InMemoryAdapter:
         return new_id
 
     @staticmethod
-    def _find(store: dict, id_property: str, value: Any) -> str | None:
-        wanted = str(value).strip().lower()
-        for crm_id, properties in store.items():
-            if str(properties.get(id_property, "")).strip().lower() == wanted:
+    def match_key(object_type: str, id_property: str, value: Any) -> str:
+        """How this CRM compares ``id_property`` values: lowercased and trimmed."""
+        return str(value).strip().lower()
+
+    def _find(self, object_type: str, id_property: str, value: Any) -> str | None:
+        wanted = self.match_key(object_type, id_property, value)
+        for crm_id, properties in self.objects.get(object_type, {}).items():
+            if self.match_key(object_type, id_property, properties.get(id_property, "")) == wanted:
                 return crm_id
         return None
 

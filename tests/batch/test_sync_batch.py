@@ -418,13 +418,14 @@ def test_a_record_synced_elsewhere_after_the_batch_read_it_is_left_alone(databas
     assert row(app, pks[0]).claim_token is None
 
 
-def test_two_records_landing_on_one_crm_object_in_one_batch_fail_alone(any_app, adapter):
+def test_two_new_records_of_one_crm_identity_in_one_batch_fail_alone_unsent(any_app, adapter):
     first = any_app.User.create(email="bob@example.com")
     second = any_app.User.create(email="Bob@example.com")
     third = any_app.User.create(email="carol@example.com")
     outcome = user_batch(any_app, [first.id, second.id, third.id])
-    assert (outcome.counts["synced"], outcome.counts["errors"]) == (2, 1)
-    assert "already linked" in row(any_app, second.id).last_error
+    assert (outcome.counts["synced"], outcome.counts["errors"]) == (1, 2)
+    assert "have the same email" in row(any_app, second.id).last_error
+    assert [o["email"] for o in adapter.objects["contacts"].values()] == ["carol@example.com"]
     assert Sync.select().where(Sync.claim_token.is_null(False)).count() == 0
 
 

@@ -34,6 +34,7 @@ PRIMARY_KEYS = {
 }
 NEW_COLUMNS = [
     "crm_object_type",
+    "crm_key",
     "dependency_signature",
     "last_error_kind",
     "error_count",
@@ -117,6 +118,7 @@ def test_create_tables_upgrades_an_old_table_in_place(project, old_table):
     assert set(NEW_COLUMNS) <= columns
     indexes = {tuple(index.columns) for index in db.get_indexes("crm_synchronisations")}
     assert ("crm_name", "crm_object_type", "crm_id") in indexes
+    assert ("crm_name", "crm_object_type", "crm_key") in indexes
     assert ("crm_name", "resource_type", "error_count") in indexes
 
 

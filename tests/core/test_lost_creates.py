@@ -10,31 +10,9 @@ on SQLite, PostgreSQL and MariaDB.
 
 from __future__ import annotations
 
-import pytest
-
 from etlify import BatchSync, Status
-from etlify.adapters import HubspotV3Adapter
-from etlify.testing.hubspot import FakeHubSpot
 
 from ..conftest import make_app
-
-
-@pytest.fixture
-def hubspot():
-    with FakeHubSpot() as fake:
-        yield fake
-
-
-@pytest.fixture
-def adapter(hubspot):
-    client = HubspotV3Adapter(access_token=hubspot.token, base_url=hubspot.url, retries=0)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def crm_app(any_database, adapter):
-    return make_app(any_database, adapter)
 
 
 def lose_the_next_answer(hubspot):
@@ -80,12 +58,12 @@ def test_a_lost_create_that_made_nothing_is_created_once(crm_app, hubspot):
 
 
 def test_several_objects_a_lost_create_could_be_are_refused_without_spending_the_budget(
-    crm_app, hubspot, adapter
+    crm_app, hubspot, hubspot_adapter
 ):
     acme = crm_app.Company.create(name="Acme")
     lose_the_next_answer(hubspot)
     acme.sync(async_=False)
-    adapter.upsert("companies", {"name": "Acme", "domain": None})  # someone else's
+    hubspot_adapter.upsert("companies", {"name": "Acme", "domain": None})  # someone else's
 
     assert acme.sync(async_=False) == Status.ERROR
 
@@ -96,9 +74,9 @@ def test_several_objects_a_lost_create_could_be_are_refused_without_spending_the
     assert hubspot.object_count("companies") == 2
 
 
-def test_external_id_property_makes_a_lost_create_an_upsert(any_database, adapter, hubspot):
+def test_external_id_property_makes_a_lost_create_an_upsert(any_database, hubspot_adapter, hubspot):
     hubspot.define_property("companies", "etlify_key", unique=True)
-    app = make_app(any_database, adapter)
+    app = make_app(any_database, hubspot_adapter)
     app.Company.etlified_with(
         "hubspot",
         serializer=app.CompanySerializer,
@@ -117,10 +95,10 @@ def test_external_id_property_makes_a_lost_create_an_upsert(any_database, adapte
 
 
 def test_external_id_property_sends_new_records_through_batch_upsert(
-    any_database, adapter, hubspot
+    any_database, hubspot_adapter, hubspot
 ):
     hubspot.define_property("companies", "etlify_key", unique=True)
-    app = make_app(any_database, adapter)
+    app = make_app(any_database, hubspot_adapter)
     app.Company.etlified_with(
         "hubspot",
         serializer=app.CompanySerializer,

@@ -11,26 +11,10 @@ import logging
 import pytest
 
 from etlify import BatchSync, CrmSynchronisation, Status
-from etlify.adapters import HubspotV3Adapter
-from etlify.testing.hubspot import FakeHubSpot
-
-from ..conftest import make_app
 
 
 class Rollback(Exception):
     pass
-
-
-@pytest.fixture
-def hubspot():
-    with FakeHubSpot() as fake:
-        yield fake
-
-
-@pytest.fixture
-def crm_app(any_database, hubspot):
-    adapter = HubspotV3Adapter(access_token=hubspot.token, base_url=hubspot.url, retries=0)
-    return make_app(any_database, adapter)
 
 
 def company_names(hubspot):
