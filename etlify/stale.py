@@ -30,7 +30,9 @@ at nothing (no foreign key constraint, or a generic relation) or at NULL
 
 The signature adds up, over the rows reached, one plus a mix of each row's
 integer key (the through row's key for a many-to-many target whose own key is
-not an integer; none when neither is). It is a checksum: edits that cancel
+not an integer; none when neither is) and a number of the path step's own, so
+that edits on two paths cannot cancel out by reaching the same keys. It is a
+checksum: edits that cancel
 out exactly (rows without an integer key swapped, or several swaps whose
 mixed keys add up to the same) can hide from it, as they hide from a count.
 """
@@ -38,6 +40,7 @@ mixed keys add up to the same) can hide from it, as they hide from a count.
 from __future__ import annotations
 
 import operator
+import zlib
 from functools import reduce
 from typing import Any
 
@@ -156,7 +159,7 @@ class Finder:
         totals = {str(pk.python_value(pk.db_value(value))): 0 for value in pks}
         for prefix in prefixes:
             aliases = [step.model.alias() for step in prefix]
-            weight = fn.SUM(_weight(aliases, database))
+            weight = fn.SUM(_weight(prefix[-1], aliases, database))
             query = model.select(pk, weight).join_from(
                 model, aliases[0], on=_link(prefix[0], model, aliases[0], database)
             )
@@ -210,7 +213,7 @@ class _Plan:
                 if stamp is not None:
                     signs.append(stamp >= synced_at)
                 if step.counted:
-                    weight = _weight([node], database)
+                    weight = _weight(step, [node], database)
                     weights.append(Case(None, [(_key(node).is_null(False), weight)], 0))
                 continue
             exists, aliases = _correlated(model, prefix, database)
@@ -218,7 +221,9 @@ class _Plan:
             if stamp is not None:
                 signs.append(fn.EXISTS(exists.select(SQL("1")).where(stamp >= synced_at)))
             if step.counted:
-                signature = exists.select(fn.COALESCE(fn.SUM(_weight(aliases, database)), 0))
+                signature = exists.select(
+                    fn.COALESCE(fn.SUM(_weight(step, aliases, database)), 0)
+                )
                 weights.append(signature)
         if weights:
             # ``+`` between two queries would be a UNION in Peewee.
@@ -365,21 +370,28 @@ def _key(node: Any) -> Any:
     return getattr(node, node.model._meta.primary_key.name)
 
 
-def _weight(aliases: list, database: Any) -> Any:
-    """What one row reached through ``aliases`` (a path's tables) adds to a signature.
+def _weight(step: Step, aliases: list, database: Any) -> Any:
+    """What one row reached by ``step`` through ``aliases`` (its path's tables)
+    adds to a signature.
 
-    One, plus ``k mod p + k² mod p`` of its integer key ``k``: the key of the
-    last table, else of the table before it (a many-to-many through row),
-    else nothing to mix.
+    One, plus ``r + r² mod p`` where ``r = (k + s) mod p``, ``k`` is its
+    integer key (the key of the last table, else of the table before it, a
+    many-to-many through row) and ``s`` the step's salt; one alone when
+    there is no integer key to mix.
     """
     for node in reversed(aliases[-2:]):
         if node.model._meta.primary_key.field_type in _INTEGER_TYPES:
             key = _key(node)
             if isinstance(database, PostgresqlDatabase):
                 key = Cast(key, "BIGINT")  # integer * integer overflows int4
-            rest = _modulo(key, database)
+            rest = _modulo(key + _salt(step), database)
             return 1 + rest + _modulo(rest * rest, database)
     return Value(1)
+
+
+def _salt(step: Step) -> int:
+    """A number of the step's own, from its path (``"tags"``, ``"tags[through]"``)."""
+    return zlib.crc32(step.key.encode()) % 65521 + 1
 
 
 def _modulo(expr: Any, database: Any) -> Any:

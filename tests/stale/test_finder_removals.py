@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 
 from etlify import GenericDependency
 from etlify.declarations import sync_config
@@ -16,9 +17,15 @@ OLD = T - dt.timedelta(hours=1)
 PRIME = 2147483647
 
 
-def weight(key):
-    """What a row of integer key ``key`` adds to a dependency signature."""
-    return 1 + key % PRIME + key * key % PRIME
+def salt(path):
+    """The number a path step mixes into its rows' keys."""
+    return zlib.crc32(path.encode()) % 65521 + 1
+
+
+def weight(key, path="investments"):
+    """What a row of integer key ``key`` reached by ``path`` adds to a dependency signature."""
+    mixed = (key + salt(path)) % PRIME
+    return 1 + mixed + mixed * mixed % PRIME
 
 
 def signatures(model, pks):
@@ -51,14 +58,19 @@ def test_dependency_signature_adds_up_every_path_step(app):
     investment = app.Investment.create(user=user, updated_at=OLD)
     tags = [app.Tag.create(updated_at=OLD), app.Tag.create(updated_at=OLD)]
     user.tags.add(tags)
-    keys = [company.id, investment.id, *(tag.id for tag in tags)]
-    assert signatures(app.User, [str(user.id)]) == {str(user.id): sum(map(weight, keys))}
+    reached = [
+        (company.id, "company"),
+        (investment.id, "investments"),
+        *((tag.id, "tags") for tag in tags),
+    ]
+    expected = sum(weight(key, path) for key, path in reached)
+    assert signatures(app.User, [str(user.id)]) == {str(user.id): expected}
 
 
 def test_dependency_signature_of_the_largest_32_bit_key_does_not_overflow(app):
     etlify_model(app.User, dependencies=["investments"])
     user = app.User.create(updated_at=OLD)
-    big = 2**31 - 2  # its square needs 62 bits
+    big = PRIME - 1 - salt("investments")  # mixed, it is PRIME - 1: its square needs 62 bits
     app.Investment.create(id=big, user=user, updated_at=OLD)
     assert signatures(app.User, [user.id]) == {str(user.id): weight(big)}
 

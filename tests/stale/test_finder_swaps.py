@@ -122,3 +122,18 @@ def test_a_sync_stores_the_signature_the_finder_compares(app):
     owner.tags.remove([out])
     owner.tags.add([into])
     assert stale_ids(app.User) == [owner.id]
+
+
+def test_edits_on_two_paths_that_would_cancel_out_make_the_owner_stale(app):
+    etlify_model(app.User, dependencies=["tags", "company"])
+    first_tag, second_tag = tags(app, 2)
+    first_company = app.Company.create(updated_at=OLD)
+    second_company = app.Company.create(updated_at=OLD)
+    assert (first_tag.id, second_tag.id) == (first_company.id, second_company.id)
+    owner = app.User.create(company=second_company, updated_at=OLD)
+    owner.tags.add([first_tag])
+    synced_with_signatures(app.User, owner)
+    owner.tags.remove([first_tag])  # tags: key 1 out, key 2 in
+    owner.tags.add([second_tag])
+    app.User.update(company=first_company).where(app.User.id == owner.id).execute()  # 2 → 1
+    assert stale_ids(app.User) == [owner.id]
