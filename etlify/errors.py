@@ -139,6 +139,18 @@ def error_kind(error: BaseException) -> str:
     return "unexpected"
 
 
+#: Every ``last_error_kind`` :func:`error_kind` gives.
+ERROR_KINDS = (
+    "rate_limited",
+    "transient",
+    "auth",
+    "validation",
+    "not_found",
+    "serializer",
+    "unexpected",
+    "unconfirmed_create",
+)
+
 #: Error kinds that never count against a record's retry budget.
 FREE_ERROR_KINDS = frozenset({"rate_limited", "transient", "auth", "unconfirmed_create"})
 

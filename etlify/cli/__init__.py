@@ -3,7 +3,10 @@
 ``etlify --app MODULE COMMAND``: MODULE (or ``$ETLIFY_APP``) is the
 application's module that configures Etlify and defines the models; it is
 imported from the current directory. Bad use (a missing module, an unknown
-model or CRM...) exits with status 2 and one line on stderr.
+model or CRM...) exits with status 2 and one line on stderr (``--traceback``:
+the full traceback of a module that fails to import). With no command, the
+help. Output piped into a reader that stops early (``| head``) ends quietly,
+with status 141 as if SIGPIPE had ended the process.
 """
 
 from __future__ import annotations
@@ -11,25 +14,53 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from peewee import PeeweeException
 
+from .. import __version__
 from ..errors import ConfigurationError
 from . import commands, demo, scaffold, sync
 from .app import UsageError, one_line
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "EXIT_BROKEN_PIPE"]
+
+#: The exit status when the reader of the output went away: 128 + SIGPIPE,
+#: what a shell reports for a process that SIGPIPE ended.
+EXIT_BROKEN_PIPE = 141
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    try:
+        try:
+            return _run(argv)
+        finally:
+            # Write out what is buffered while a closed pipe can still be caught
+            # (also when argparse exits after printing the help).
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # https://docs.python.org/3/library/signal.html#note-on-sigpipe: the
+        # interpreter's last flush at exit must not fail on the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
     try:
         return args.run(args)
     except (UsageError, ConfigurationError) as error:
-        print(f"etlify {args.command}: {error}", file=sys.stderr)
+        cause = error.__cause__
+        if args.traceback and cause is not None:
+            traceback.print_exception(type(cause), cause, cause.__traceback__)
+        else:
+            print(f"etlify {args.command}: {error}", file=sys.stderr)
         return 2
     except PeeweeException as error:
         hint = ""
@@ -54,7 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("ETLIFY_APP"),
         help="the module that configures Etlify and defines the models (default: $ETLIFY_APP)",
     )
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.add_argument(
+        "--traceback",
+        action="store_true",
+        help="when the module fails to import, print the full traceback, not one line",
+    )
+    parser.add_argument("--version", action="version", version=f"etlify {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (demo, scaffold, commands, sync):
         module.add_commands(subparsers)
     return parser

@@ -7,7 +7,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from types import ModuleType
+from types import ModuleType, TracebackType
 from typing import Any
 
 from .. import declarations, registry
@@ -25,7 +25,11 @@ __all__ = [
 
 
 class UsageError(Exception):
-    """Bad use of the command line: reported in one line, exit status 2."""
+    """Bad use of the command line: reported in one line, exit status 2.
+
+    Raised ``from`` an exception, ``--traceback`` prints that exception's
+    traceback instead of the line.
+    """
 
 
 def load_app(args: argparse.Namespace, *, needs_models: bool = True) -> ModuleType:
@@ -43,12 +47,12 @@ def load_app(args: argparse.Namespace, *, needs_models: bool = True) -> ModuleTy
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        if error.name == name or name.startswith(f"{error.name}."):
-            raise UsageError(f"no module named {name!r} (looked in {os.getcwd()})") from None
-        raise UsageError(f"importing {name!r} failed: {one_line(error)}") from None
     except Exception as error:
-        raise UsageError(f"importing {name!r} failed: {one_line(error)}") from None
+        if isinstance(error, ModuleNotFoundError) and (
+            error.name == name or name.startswith(f"{error.name}.")
+        ):
+            raise UsageError(f"no module named {name!r} (looked in {os.getcwd()})") from None
+        raise _import_failed(name, error) from error
     if needs_models and not registry.crm_names():
         raise UsageError(f"module {name!r} registers no CRM: call etlify.register(...)")
     if needs_models and not declarations.etlified_models():
@@ -113,5 +117,44 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def one_line(error: BaseException) -> str:
+    """``"ErrorType: first line of the message"``."""
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def _import_failed(name: str, error: Exception) -> UsageError:
+    """The error telling that module ``name`` raised ``error`` while being imported.
+
+    It says where, in the module (or one of its submodules), ``error`` was
+    raised, and hints at ``--traceback``; the traceback of ``error`` is cut to
+    start in the module, leaving out the frames of Etlify and importlib.
+    """
+    frames = [tb for tb in _tracebacks(error) if _in_module(tb, name)]
+    where = ""
+    if frames:
+        error.__traceback__ = frames[0]
+        innermost = frames[-1]
+        path = innermost.tb_frame.f_code.co_filename
+        if path.startswith(os.getcwd() + os.sep):
+            path = os.path.relpath(path)
+        where = f" ({path}, line {innermost.tb_lineno})"
+    return UsageError(
+        f"importing {name!r} failed: {one_line(error)}{where} "
+        "(run with --traceback for the full traceback)"
+    )
+
+
+def _tracebacks(error: BaseException) -> list[TracebackType]:
+    """The entries of the traceback of ``error``, outermost first."""
+    entries = []
+    entry = error.__traceback__
+    while entry is not None:
+        entries.append(entry)
+        entry = entry.tb_next
+    return entries
+
+
+def _in_module(entry: TracebackType, name: str) -> bool:
+    """Whether the frame of ``entry`` runs code of module ``name`` or of a submodule."""
+    module = entry.tb_frame.f_globals.get("__name__", "")
+    return module == name or module.startswith(f"{name}.")

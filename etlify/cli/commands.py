@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 from typing import Any
 
 from .. import declarations
+from ..errors import ERROR_KINDS
 from ..migrate import upgrade_tables
 from ..stale import Finder
-from ..state import ensure_bound, rows
+from ..state import CrmSynchronisation, ensure_bound, rows
 from .app import add_filters, chosen_crm, chosen_models, format_table, load_app, positive_int
 
 __all__ = ["add_commands"]
@@ -39,6 +41,18 @@ def add_commands(commands: Any) -> None:
         description="List the failing records, newest failure first.",
     )
     add_filters(errors, "records")
+    errors.add_argument(
+        "--kind",
+        action="append",
+        metavar="KIND",
+        help=f"only records whose last error is of this kind ({', '.join(ERROR_KINDS)}); "
+        "repeatable",
+    )
+    errors.add_argument(
+        "--full",
+        action="store_true",
+        help="print each whole last error under its record, not a table of first lines",
+    )
     errors.add_argument(
         "--limit", type=positive_int, default=20, metavar="N", help="at most N (default: 20)"
     )
@@ -83,24 +97,21 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_errors(args: argparse.Namespace) -> int:
-    """Print the failing records, newest failure first."""
+    """Print the failing records, newest failure first (``--full``: their whole errors)."""
     load_app(args)
     query = rows.failing(*_chosen(args))
-    table = [
-        [
-            row.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
-            row.resource_type,
-            row.resource_id,
-            row.crm_name,
-            row.last_error_kind or "",
-            row.error_count,
-            _first_line(row.last_error, 160),
-        ]
-        for row in query.limit(args.limit)
-    ]
-    if not table:
+    if args.kind:
+        query = query.where(CrmSynchronisation.last_error_kind.in_(args.kind))
+    failing = list(query.limit(args.limit))
+    if not failing:
         print("no failing records")
         return 0
+    if args.full:
+        print("\n\n".join(_full_error(row) for row in failing))
+        return 0
+    table = [
+        _error_cells(row) + [row.error_count, _first_line(row.last_error, 160)] for row in failing
+    ]
     headers = ["when", "model", "id", "crm", "kind", "errors", "last error"]
     print(format_table(headers, table))
     return 0
@@ -119,6 +130,24 @@ def _chosen(args: argparse.Namespace) -> tuple[list[str] | None, str | None]:
     models = chosen_models(args)
     names = None if models is None else [declarations.resource_type(m) for m in models]
     return names, chosen_crm(args)
+
+
+def _error_cells(row: Any) -> list[Any]:
+    """When, model, id, CRM and kind of the failing ``row``."""
+    return [
+        row.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
+        row.resource_type,
+        row.resource_id,
+        row.crm_name,
+        row.last_error_kind or "",
+    ]
+
+
+def _full_error(row: Any) -> str:
+    """A header line of the failing ``row``, then its whole last error, indented."""
+    count = f"{row.error_count} error{'' if row.error_count == 1 else 's'}"
+    header = "  ".join([*_error_cells(row), count])
+    return f"{header}\n{textwrap.indent(row.last_error.strip(), '    ')}"
 
 
 def _first_line(text: str | None, width: int) -> str:
