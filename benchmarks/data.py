@@ -9,6 +9,7 @@ from peewee import CharField, DateTimeField, ForeignKeyField, Model, PostgresqlD
 
 import etlify
 from etlify import BaseSerializer, EtlifyMixin
+from etlify.state import SyncRun
 
 
 def define(database, keep: bool = False) -> SimpleNamespace:
@@ -45,7 +46,7 @@ def define(database, keep: bool = False) -> SimpleNamespace:
     if not keep:
         # CASCADE on PostgreSQL: other tables of a shared database may refer to these.
         cascade = {"cascade": True} if isinstance(database, PostgresqlDatabase) else {}
-        tables = [User, Company, etlify.CrmSynchronisation, etlify.PendingSync]
+        tables = [User, Company, etlify.CrmSynchronisation, etlify.PendingSync, SyncRun]
         database.drop_tables(tables, **cascade)
         database.create_tables([Company, User])
         etlify.create_tables()

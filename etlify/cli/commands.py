@@ -10,8 +10,9 @@ from .. import declarations
 from ..errors import ERROR_KINDS
 from ..migrate import upgrade_tables
 from ..stale import Finder
-from ..state import CrmSynchronisation, ensure_bound, rows
+from ..state import CrmSynchronisation, SyncRun, ensure_bound, last_run_per_crm, rows
 from .app import add_filters, chosen_crm, chosen_models, format_table, load_app, positive_int
+from .history import last_run_line
 
 __all__ = ["add_commands"]
 
@@ -82,17 +83,28 @@ def run_create_tables(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    """Print the counts of every model and CRM."""
+    """Print the counts of every model and CRM, then the last run of each CRM that has one."""
     load_app(args)
     headers = ["model", "crm", "total", "synced", "stale", "failing", "over budget"]
     rows = []
-    for config_ in declarations.configs(chosen_models(args), chosen_crm(args)):
+    crm_name = chosen_crm(args)
+    for config_ in declarations.configs(chosen_models(args), crm_name):
         counts = Finder.counts(config_)
         rows.append(
             [config_.resource_type, config_.crm_name]
             + [counts[key] for key in ("total", "synced", "stale", "failing", "exhausted")]
         )
     print(format_table(headers, rows))
+    if not SyncRun.table_exists():
+        print("\nno run history: run `etlify create-tables` to add the etlify_runs table")
+        return 0
+    last_runs = [
+        last_run_line(run)
+        for name, run in last_run_per_crm().items()
+        if crm_name is None or name == crm_name
+    ]
+    if last_runs:
+        print("\n" + "\n".join(last_runs))
     return 0
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "CrmSynchronisation",
     "PendingSync",
     "KeyField",
+    "STATE_TABLES",
     "MAX_KEY_LENGTH",
     "MAX_CRM_KEY_LENGTH",
     "KEY_CHARSET",
@@ -90,6 +91,9 @@ def savepoint() -> Any:
     return contextlib.nullcontext()
 
 
+#: The tables of Etlify's state, as ``create_tables()`` makes them.
+STATE_TABLES = ("crm_synchronisations", "etlify_pending_syncs", "etlify_runs")
+
 #: The words each database uses for a missing table.
 _MISSING_TABLE = ("no such table", "does not exist", "doesn't exist")
 
@@ -106,11 +110,7 @@ def tables_required() -> Iterator[None]:
         yield
     except (OperationalError, ProgrammingError) as error:
         text = str(error)
-        missing = [
-            model._meta.table_name
-            for model in (CrmSynchronisation, PendingSync)
-            if model._meta.table_name in text
-        ]
+        missing = [table for table in STATE_TABLES if table in text]
         if not missing or not any(words in text for words in _MISSING_TABLE):
             raise
         raise ConfigurationError(

@@ -31,7 +31,7 @@ from peewee import (
 
 from etlify import BaseSerializer, EtlifyMixin, GenericDependency, Timestamped
 from etlify.config import config
-from etlify.state import CrmSynchronisation, PendingSync, bind_database
+from etlify.state import CrmSynchronisation, PendingSync, SyncRun, bind_database
 
 #: The etlified models, by name.
 ETLIFIED = ("Contact", "Company", "Tag", "Comment")
@@ -159,8 +159,8 @@ def define_models(database) -> SimpleNamespace:
         [Person, Company, Tag, Segment, Contact, TagLink, Subscription, Deal, Post, Photo, Comment]
     )
     bind_database(database)
-    database.drop_tables([CrmSynchronisation, PendingSync, *models])
-    database.create_tables([CrmSynchronisation, PendingSync, *models])
+    database.drop_tables([CrmSynchronisation, PendingSync, SyncRun, *models])
+    database.create_tables([CrmSynchronisation, PendingSync, SyncRun, *models])
 
     def etlify_all() -> None:
         """Declare the four etlified models for "hubspot" (a CRM registered before)."""

@@ -17,7 +17,7 @@ from peewee import (
 )
 
 from etlify import BaseSerializer, EtlifyMixin
-from etlify.state import CrmSynchronisation, PendingSync, bind_database
+from etlify.state import CrmSynchronisation, PendingSync, SyncRun, bind_database
 
 
 class Serializer(BaseSerializer):
@@ -149,6 +149,6 @@ def define_models(database):
         Account,
     ]
     bind_database(database)
-    database.drop_tables([CrmSynchronisation, PendingSync, *models])
-    database.create_tables([CrmSynchronisation, PendingSync, *models])
+    database.drop_tables([CrmSynchronisation, PendingSync, SyncRun, *models])
+    database.create_tables([CrmSynchronisation, PendingSync, SyncRun, *models])
     return SimpleNamespace(db=database, **{model.__name__: model for model in models})
