@@ -16,6 +16,7 @@ from .declarations import SyncConfig, etlified_models, model_for
 from .errors import (
     AdapterError,
     ApiError,
+    CircuitOpen,
     ConfigurationError,
     DuplicateKey,
     EtlifyError,
@@ -46,6 +47,7 @@ __all__ = [
     "ApiError",
     "BaseSerializer",
     "BatchSync",
+    "CircuitOpen",
     "Config",
     "ConfigurationError",
     "CrmSynchronisation",

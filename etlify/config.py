@@ -38,6 +38,12 @@ class Config:
         transaction. Records edited within the margin before a sync are
         checked once more (a digest compare, no CRM call). Default 0; at
         least 1 on MySQL/MariaDB, whose ``DATETIME`` keeps whole seconds.
+    :ivar breaker_failures: transport failures in a row (each after the
+        adapter's own retries) that open a CRM's circuit breaker. Default 3.
+    :ivar breaker_cooldown: seconds an open circuit breaker refuses every
+        call to its CRM before one is tried again. Default 30.
+    :ivar run_retention_days: days the run history (``etlify_runs``) keeps a
+        run; ``None`` keeps every run. Default 90.
     """
 
     _options = (
@@ -49,6 +55,9 @@ class Config:
         "claim_timeout",
         "now",
         "sync_margin",
+        "breaker_failures",
+        "breaker_cooldown",
+        "run_retention_days",
     )
 
     def __init__(self) -> None:
@@ -60,6 +69,9 @@ class Config:
         self.claim_timeout: float = 120.0
         self.now: Callable[[], dt.datetime] = utcnow
         self.sync_margin: float = 0.0
+        self.breaker_failures: int = 3
+        self.breaker_cooldown: float = 30.0
+        self.run_retention_days: int | None = 90
 
     def update(self, **options: Any) -> None:
         """Set the given options, validating each."""
@@ -69,19 +81,22 @@ class Config:
                 f"etlify.configure() got unknown option(s) {sorted(unknown)}; "
                 f"known: {list(self._options)}"
             )
-        if "max_sync_errors" in options:
-            _check_budget("max_sync_errors", options["max_sync_errors"])
+        for name in ("max_sync_errors", "breaker_failures"):
+            if name in options:
+                _check_budget(name, options[name])
+        if options.get("run_retention_days") is not None:
+            _check_budget("run_retention_days", options["run_retention_days"])
         if "claim_timeout" in options:
             value = options["claim_timeout"]
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ConfigurationError(
                     f"claim_timeout must be a positive number of seconds, not {value!r}"
                 )
-        if "sync_margin" in options:
-            value = options["sync_margin"]
+        for name in ("sync_margin", "breaker_cooldown"):
+            value = options.get(name, 0)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ConfigurationError(
-                    f"sync_margin must be a number of seconds (0 or more), not {value!r}"
+                    f"{name} must be a number of seconds (0 or more), not {value!r}"
                 )
         for name in ("digest_strategy", "now"):
             if name in options and not callable(options[name]):

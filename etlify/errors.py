@@ -23,6 +23,7 @@ __all__ = [
     "UnconfirmedCreate",
     "ValidationFailed",
     "DuplicateKey",
+    "CircuitOpen",
     "error_kind",
 ]
 
@@ -108,6 +109,16 @@ class UnconfirmedCreate(AdapterError):
     several that could be it: Etlify does not guess. Costs no retry budget."""
 
 
+class CircuitOpen(AdapterError):
+    """Not sent: the CRM's circuit breaker is open after a failure that no
+    record could pass (``reason``: a refused token, an unreachable host, a
+    daily rate limit). Its kind is the reason's, so it spends no budget."""
+
+    def __init__(self, message: str, *, reason: AdapterError) -> None:
+        super().__init__(message, status=reason.status, category=reason.category)
+        self.reason = reason
+
+
 def error_kind(error: BaseException) -> str:
     """Classify an exception into the ``last_error_kind`` stored on a sync row.
 
@@ -115,6 +126,8 @@ def error_kind(error: BaseException) -> str:
     attempt and do not spend a record's error budget; ``auth`` is the
     configuration's fault, not the record's, and does not either.
     """
+    if isinstance(error, CircuitOpen):
+        return error_kind(error.reason)
     if isinstance(error, RateLimited):
         return "rate_limited"
     if isinstance(error, UnconfirmedCreate):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .adapters.limited import attach_rate_limit
+from .breaker import Breaker
 from .config import config
 from .errors import ConfigurationError
 
@@ -15,7 +16,7 @@ __all__ = ["CrmEntry", "register", "crm", "crm_names", "is_enabled", "error_budg
 
 @dataclass
 class CrmEntry:
-    """A registered CRM: its adapter and options."""
+    """A registered CRM: its adapter, options and circuit breaker."""
 
     name: str
     adapter: Any
@@ -23,6 +24,10 @@ class CrmEntry:
     job_class: Any = None
     rate_limiter: Any = None
     max_sync_errors: int | None = None
+    breaker: Breaker = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.breaker = Breaker(self.name)
 
 
 _crms: dict[str, CrmEntry] = {}

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from typing import Any
 
 from . import declarations, jobs, registry, signals
 from .declarations import SyncConfig
 from .engine import sync_batch
+from .engine.failures import describe_error
+from .engine.report import RunReport
 from .errors import ConfigurationError
+from .history import RunRecorder
 from .progress import progress_callback
 from .stale import Finder
 from .state import tables_required
 from .state.rows import ROW_FIELDS, Row, blank_row
 
 __all__ = ["BatchSync"]
+
+logger = logging.getLogger("etlify")
 
 
 class BatchSync:
@@ -29,6 +35,7 @@ class BatchSync:
         batch_size: int = 1000,
         progress: Any = None,
         dry_run: bool = False,
+        source: str = "python",
     ) -> dict[str, Any]:
         """Sync the stale records of ``models`` (default: all) to ``crm_name`` (default: all).
 
@@ -42,49 +49,132 @@ class BatchSync:
         :param progress: ``True`` for a bar on stderr, or ``callable(done, total)``.
         :param dry_run: send and write nothing; the stats then hold ``"plan"``,
             one entry per record with the action and the payload.
+        :param source: where the run was started from, as the run history
+            (``etlify_runs``) records it: ``"python"``, ``"cli"``...
         :returns: ``{"total", "per_model", "errors", "synced", "not_modified",
             "skipped", "buffered"}`` (counts; only ``total`` and ``per_model``
-            are known when async).
+            are known when async); ``"busy"`` when some records were held by
+            another worker; ``"stopped": {crm_name: message}`` when a CRM's
+            circuit breaker stopped its part of the run (the rest is left
+            stale); ``"failures": {crm_name: {kind: {"count", "example"}}}``
+            when records failed.
+
+        Inline, the run leaves one row per CRM in the run history
+        (:mod:`etlify.history`; the stats, as sent on ``batch_finished``,
+        hold their ids as ``run_ids``, ``{crm_name: id}``, and the first as
+        ``run_id``) and ends with one log line per
+        CRM summing it up (INFO, WARNING when records failed or the run was
+        stopped); only the first few failures of each kind are logged one by
+        one at WARNING.
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigurationError(f"batch_size must be a positive integer, not {batch_size!r}")
-        report = progress_callback(progress)
-        inline = not async_ or dry_run
         configs = [
             config_
             for config_ in _dependency_order(declarations.configs(models, crm_name))
             if registry.crm(config_.crm_name).enabled
         ]
+        run = _Run(configs, batch_size, progress_callback(progress), dry_run)
         with tables_required():
-            queries = [(config_, Finder.query(config_)) for config_ in configs]
-            total = sum(query.count() for _, query in queries) if report else 0
-            counts: Counter = Counter()
-            per_model: Counter = Counter()
-            plan: list[dict[str, Any]] = []
-            done = 0
-            stopped: dict[str, str] = {}
-            if report:
-                report(0, total)
-            for config_, query in queries:
-                if config_.crm_name in stopped:
-                    continue
-                for pks, rows in _batches(config_, query, batch_size):
-                    per_model[config_.resource_type] += len(pks)
-                    if inline:
-                        outcome = sync_batch(config_, pks, dry_run=dry_run, rows=rows)
-                        counts.update(outcome.counts)
-                        plan.extend(outcome.plan)
-                        if outcome.stopped is not None:
-                            stopped[config_.crm_name] = str(outcome.stopped)
-                            break
-                    else:
-                        jobs.dispatch_batch(config_, pks)
-                    done += len(pks)
-                    if report:
-                        report(done, max(done, total))
+            if not async_ and not dry_run:
+                recorder = RunRecorder(configs, source)
+                try:
+                    run.inline()
+                except BaseException as error:
+                    run.stopped.update({name: describe_error(error) for name in recorder.ids})
+                    raise
+                finally:
+                    recorder.finish(run.per_crm, run.stopped, run.report.failures)
+                run.log_summary()
+            elif dry_run:
+                run.inline()
+            else:
+                run.dispatch()
+        stats = run.stats()
+        if dry_run:
+            stats["plan"] = run.plan
+        if not async_ and not dry_run:
+            stats["run_ids"] = dict(recorder.ids)
+            stats["run_id"] = next(iter(recorder.ids.values()), None)
+        signals.send(signals.batch_finished, cls, crm_name=crm_name, stats=stats)
+        return stats
+
+
+class _Run:
+    """One :meth:`BatchSync.call`: the batches of every model, and what they did."""
+
+    def __init__(self, configs: list[SyncConfig], batch_size: int, progress: Any, dry_run: bool):
+        self.configs = configs
+        self.batch_size = batch_size
+        self.progress = progress
+        self.dry_run = dry_run
+        self.counts: Counter = Counter()
+        #: ``{crm_name: Counter}``: ``total`` and the outcome counters of each CRM.
+        self.per_crm: dict[str, Counter] = {c.crm_name: Counter() for c in configs}
+        self.per_model: Counter = Counter()
+        self.report = RunReport()
+        self.plan: list[dict[str, Any]] = []
+        self.stopped: dict[str, str] = {}
+        self.done = 0
+
+    def batches(self) -> Any:
+        """``(config, pks, rows)`` of every batch, the bar moved after each."""
+        queries = [(config_, Finder.query(config_)) for config_ in self.configs]
+        self.total = sum(query.count() for _, query in queries) if self.progress else 0
+        if self.progress:
+            self.progress(0, self.total)
+        for config_, query in queries:
+            if config_.crm_name in self.stopped:
+                continue
+            for pks, rows in _batches(config_, query, self.batch_size):
+                if config_.crm_name in self.stopped:
+                    break
+                self.per_model[config_.resource_type] += len(pks)
+                self.per_crm[config_.crm_name]["total"] += len(pks)
+                yield config_, pks, rows
+                self.done += len(pks)
+                if self.progress:
+                    self.progress(self.done, max(self.done, self.total))
+
+    def inline(self) -> None:
+        """Sync every batch here."""
+        for config_, pks, rows in self.batches():
+            outcome = sync_batch(
+                config_,
+                pks,
+                dry_run=self.dry_run,
+                rows=rows,
+                report=self.report,
+                on_sent=_advancing(self.progress, self.done, len(pks), self.total),
+            )
+            self.counts.update(outcome.counts)
+            self.per_crm[config_.crm_name].update(outcome.counts)
+            self.plan.extend(outcome.plan)
+            if outcome.stopped is not None:
+                adapter = registry.crm(config_.crm_name).adapter
+                self.stopped[config_.crm_name] = describe_error(outcome.stopped, adapter)
+
+    def dispatch(self) -> None:
+        """Hand every batch to the jobs."""
+        for config_, pks, _ in self.batches():
+            jobs.dispatch_batch(config_, pks)
+
+    def log_summary(self) -> None:
+        """One line per CRM: INFO, or WARNING when records failed or the run stopped."""
+        for name, counts in self.per_crm.items():
+            failing = counts["errors"] or name in self.stopped
+            logger.log(
+                logging.WARNING if failing else logging.INFO,
+                "etlify: BatchSync to %s",
+                self.report.summary(name, counts, self.stopped.get(name)),
+            )
+
+    def stats(self) -> dict[str, Any]:
+        """The statistics :meth:`BatchSync.call` returns."""
+        counts = self.counts
         stats: dict[str, Any] = {
-            "total": done,
-            "per_model": dict(per_model),
+            "total": self.done,
+            "per_model": dict(self.per_model),
             "errors": counts["errors"],
             "synced": counts["synced"],
             "not_modified": counts["not_modified"],
@@ -93,12 +183,19 @@ class BatchSync:
         }
         if counts["busy"]:
             stats["busy"] = counts["busy"]
-        if stopped:
-            stats["stopped"] = stopped
-        if dry_run:
-            stats["plan"] = plan
-        signals.send(signals.batch_finished, cls, crm_name=crm_name, stats=stats)
+        if self.stopped:
+            stats["stopped"] = dict(self.stopped)
+        if self.report.failures:
+            stats["failures"] = self.report.failures
         return stats
+
+
+def _advancing(report: Any, done: int, size: int, total: int) -> Any:
+    """The ``on_sent`` of a batch of ``size`` records after ``done``: moves the bar
+    per request, not per batch (``None`` without a bar)."""
+    if not report:
+        return None
+    return lambda sent: report(done + min(sent, size), max(done + size, total))
 
 
 def _batches(config_: SyncConfig, query: Any, batch_size: int):

@@ -327,6 +327,10 @@ class Transport:
         self.deadline = _positive_seconds("deadline", deadline, DEADLINE_FACTOR * timeout)
         self._sleep = sleep
         self._token = access_token
+        self._counts_lock = threading.Lock()
+        #: Requests sent and 429 answers received since this transport was made.
+        self.requests_sent = 0
+        self.rate_limited_answers = 0
         self._read_timeout = timeout
         self._headers = {
             "Authorization": f"Bearer {access_token}",
@@ -443,6 +447,8 @@ class Transport:
         left = max(deadline - started, 0.001)
         step = min(self._read_timeout, left)
         failure: TransportError | None = None
+        with self._counts_lock:
+            self.requests_sent += 1
         _current.deadline = deadline
         try:
             response = self._pool.request(
@@ -482,6 +488,9 @@ class Transport:
         )
         if limiter is not None:
             limiter.observe(response.headers)
+        if response.status == 429:
+            with self._counts_lock:
+                self.rate_limited_answers += 1
         if 200 <= response.status < 300:
             return Answer(
                 response.status, response.headers, self._parse_success(method, path, response)
@@ -502,6 +511,9 @@ class Transport:
             text += f" (the attempt's deadline of {expired:.2f} s passed)"
         error = cls(text, details=reason)
         error.certificate_refused = isinstance(exc, SSLError)
+        # No connection could be made (refused, no such host, connect timed
+        # out): the host is not there, for this record as for every other.
+        error.unreachable = isinstance(exc, ConnectTimeoutError)
         return error
 
     @staticmethod

@@ -310,6 +310,13 @@ class HubspotV3Adapter:
             raise ApiError(f"POST {base}/search: the answer has no results list")
         return [str(item["id"]) for item in results if isinstance(item, dict) and item.get("id")]
 
+    def request_counts(self) -> tuple[int, int]:
+        """``(requests sent, 429 answers received)`` since the adapter was made.
+
+        Every attempt counts, retries included.
+        """
+        return self._transport.requests_sent, self._transport.rate_limited_answers
+
     def close(self) -> None:
         """Close the pooled connections (the adapter stays usable)."""
         self._transport.close()

@@ -21,7 +21,8 @@ from peewee import PeeweeException
 
 from .. import __version__
 from ..errors import ConfigurationError
-from . import commands, demo, scaffold, sync
+from ..state import STATE_TABLES
+from . import commands, demo, history, scaffold, sync
 from .app import UsageError, one_line
 
 __all__ = ["main", "build_parser", "EXIT_BROKEN_PIPE"]
@@ -64,7 +65,7 @@ def _run(argv: Sequence[str] | None) -> int:
         return 2
     except PeeweeException as error:
         hint = ""
-        if any(table in str(error) for table in ("crm_synchronisations", "etlify_pending_syncs")):
+        if any(table in str(error) for table in STATE_TABLES):
             hint = " (run `etlify create-tables`)"
         print(f"etlify {args.command}: database error: {one_line(error)}{hint}", file=sys.stderr)
         return 1
@@ -92,6 +93,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"etlify {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (demo, scaffold, commands, sync):
+    for module in (demo, scaffold, commands, sync, history):
         module.add_commands(subparsers)
     return parser

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import threading
-from collections import Counter
+from collections import Counter, defaultdict
 from types import TracebackType
 from typing import Any
 
 from .. import declarations, jobs, registry, signals
+from ..engine.failures import describe_error
 from ..engine.outcomes import COUNTER, status_of
+from ..engine.report import RunReport
+from ..errors import error_kind
+from ..history import RunRecorder
 from ..sync_stale import BatchSync
 from .app import add_filters, chosen_crm, chosen_models, load_app, positive_int
 
@@ -23,8 +28,10 @@ def add_commands(commands: Any) -> None:
     sync = commands.add_parser(
         "sync",
         help="send the stale records to the CRM, in batches",
-        description="Find the stale records (SQL) and sync them in batches. Exits with "
-        "status 1 when some records failed.",
+        description="Find the stale records (SQL) and sync them in batches. When records "
+        "failed, or a CRM's circuit breaker stopped the run, ends with a summary on stderr "
+        "(per CRM: failures by kind, an example of each, why it stopped) and exits with "
+        "status 1.",
     )
     add_filters(sync, "records")
     sync.add_argument(
@@ -55,6 +62,9 @@ def run_sync(args: argparse.Namespace) -> int:
                 f"etlify sync: CRM {name!r} is disabled; its records are left alone",
                 file=sys.stderr,
             )
+    enabled = [config_ for config_ in configs if registry.is_enabled(config_.crm_name)]
+    # BatchSync records its inline runs; a run through the pool is recorded here.
+    recorder = None if inline or _queued_elsewhere(enabled) else RunRecorder(enabled, "cli")
     with Outcomes() as seen:
         stats = BatchSync.call(
             models=models,
@@ -63,8 +73,12 @@ def run_sync(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             progress=True if sys.stderr.isatty() and not args.dry_run else None,
             dry_run=args.dry_run,
+            source="cli",
         )
         jobs.wait()
+    if recorder is not None:
+        counts = {name: {"total": sum(c.values()), **c} for name, c in seen.per_crm.items()}
+        recorder.finish(counts, _open_breakers(enabled), seen.report.failures)
     if args.dry_run:
         several = len({config_.crm_name for config_ in configs}) > 1
         for step in stats["plan"]:
@@ -75,7 +89,24 @@ def run_sync(args: argparse.Namespace) -> int:
             return 0
         stats.update(seen.counts)
     print(describe_stats(stats, dry_run=args.dry_run))
-    return 1 if stats["errors"] else 0
+    if args.dry_run:
+        return 1 if stats["errors"] else 0
+    stopped = {**_open_breakers(configs), **stats.get("stopped", {})}
+    failing = [name for name, counts in seen.per_crm.items() if counts["errors"]]
+    for name in dict.fromkeys([*failing, *stopped]):
+        summary = seen.report.summary(name, seen.per_crm[name], stopped.get(name))
+        print(f"etlify sync: {summary}", file=sys.stderr)
+    return 1 if stats["errors"] or stopped else 0
+
+
+def _open_breakers(configs: list) -> dict[str, str]:
+    """``{crm_name: why}`` of the chosen CRMs whose circuit breaker is open now."""
+    found = {}
+    for name in dict.fromkeys(config_.crm_name for config_ in configs):
+        entry = registry.crm(name)
+        if entry.breaker.is_open and entry.breaker.reason is not None:
+            found[name] = describe_error(entry.breaker.reason, entry.adapter)
+    return found
 
 
 def describe_stats(stats: dict[str, Any], dry_run: bool = False) -> str:
@@ -112,10 +143,13 @@ def _queued_elsewhere(configs: list) -> bool:
 
 
 class Outcomes:
-    """Counts the outcomes announced on the signals, from any thread, while active."""
+    """Counts the outcomes announced on the signals, from any thread, while active:
+    in all (``counts``), per CRM (``per_crm``), and the failures by kind (``report``)."""
 
     def __init__(self) -> None:
         self.counts: Counter = Counter(synced=0, not_modified=0, skipped=0, buffered=0, errors=0)
+        self.per_crm: defaultdict[str, Counter] = defaultdict(Counter)
+        self.report = RunReport()
         self._lock = threading.Lock()
         self._receivers = {
             signal: self._receiver(signal)
@@ -123,14 +157,25 @@ class Outcomes:
         }
 
     def _receiver(self, signal: Any) -> Any:
-        def count(sender: Any, reason: str | None = None, **kwargs: Any) -> None:
-            self._count(COUNTER[status_of(signal, reason)])
+        def count(
+            sender: Any,
+            reason: str | None = None,
+            crm_name: str = "",
+            error: BaseException | None = None,
+            record: Any = None,
+            **kwargs: Any,
+        ) -> None:
+            outcome = COUNTER[status_of(signal, reason)]
+            with self._lock:
+                self.counts[outcome] += 1
+                self.per_crm[crm_name][outcome] += 1
+                if error is not None:
+                    adapter = registry.crm(crm_name).adapter
+                    example = f"{sender.__name__} #{getattr(record, '_pk', '?')}: "
+                    example += describe_error(error, adapter)
+                    self.report.failed(crm_name, error_kind(error), example, logging.WARNING)
 
         return count
-
-    def _count(self, outcome: str) -> None:
-        with self._lock:
-            self.counts[outcome] += 1
 
     def __enter__(self) -> Outcomes:
         for signal, receiver in self._receivers.items():

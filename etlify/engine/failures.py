@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..errors import FREE_ERROR_KINDS, ValidationFailed, error_kind
+from ..errors import FREE_ERROR_KINDS, CircuitOpen, ValidationFailed, error_kind
 from ..state import MAX_KEY_LENGTH
 from ..status import Status
 from .outcomes import announce
+from .report import RunReport
 
 __all__ = [
     "MAX_ERROR_LENGTH",
@@ -50,16 +51,35 @@ def failure_fields(error_count: int, error: BaseException, adapter: Any = None) 
 
 
 def report_failure(
-    action: str, model: type, pk: Any, entry: Any, record: Any, error: BaseException
+    action: str,
+    model: type,
+    pk: Any,
+    entry: Any,
+    record: Any,
+    error: BaseException,
+    report: RunReport | None = None,
 ) -> None:
-    """Log a failed sync or delete (token masked) and send the ``failed`` signal."""
-    logger.warning(
+    """Log a failed sync or delete (token masked) and send the ``failed`` signal.
+
+    With the ``report`` of a run, the failure is counted there and logged at
+    WARNING only while its kind is among the first few (see
+    :mod:`~etlify.engine.report`); one refused by an open circuit breaker is
+    logged at DEBUG.
+    """
+    text = describe_error(error, entry.adapter)
+    level = logging.DEBUG if isinstance(error, CircuitOpen) else logging.WARNING
+    if report is not None:
+        level = report.failed(
+            entry.name, error_kind(error), f"{model.__name__} #{pk}: {text}", level
+        )
+    logger.log(
+        level,
         "etlify: %s of %s #%s with %s failed: %s",
         action,
         model.__name__,
         pk,
         entry.name,
-        describe_error(error, entry.adapter),
+        text,
     )
     announce(Status.ERROR, model, record, entry.name, error=error)
 

@@ -31,7 +31,7 @@ from peewee import prefetch
 from .. import lease, registry
 from ..config import config, digest_of
 from ..declarations import SyncConfig, has_dependants, model_for, sync_config
-from ..errors import CREATE_UNCERTAIN_KINDS, RateLimited, SerializerError, ValidationFailed
+from ..errors import CREATE_UNCERTAIN_KINDS, AdapterError, SerializerError, ValidationFailed
 from ..serializers import build_payload
 from ..sql import in_list
 from ..stale import Finder
@@ -42,6 +42,7 @@ from .failures import describe_error, failure_fields, long_key_error, report_fai
 from .item import Item
 from .keys import crm_key, overwritten, refuse_shared_keys
 from .outcomes import COUNTER, announce
+from .report import RunReport
 from .rollback import keep_outcomes
 from .send import Sender
 
@@ -69,14 +70,16 @@ class BatchOutcome:
 
     ``statuses`` holds each record's :class:`~etlify.Status` and ``counts``
     their totals (under the keys of :data:`~etlify.engine.outcomes.COUNTER`).
-    ``plan`` is the dry run's plan. ``stopped`` is the rate limit that ended
-    this CRM's part of the run (a daily limit, or a ``Retry-After`` too long
-    to wait): the records not sent are left stale, with no budget spent.
+    ``plan`` is the dry run's plan. ``stopped`` is the failure that ended
+    this CRM's part of the run (it opened the CRM's circuit breaker, or found
+    it open: a refused token, an unreachable host, a daily limit or a
+    ``Retry-After`` too long to wait): the records not sent are left stale,
+    with no budget spent.
     """
 
     counts: Counter = field(default_factory=Counter)
     plan: list[dict[str, Any]] = field(default_factory=list)
-    stopped: RateLimited | None = None
+    stopped: AdapterError | None = None
     statuses: dict[str, Status] = field(default_factory=dict)
 
 
@@ -113,15 +116,20 @@ def sync_batch(
     dry_run: bool = False,
     dispatch: Dispatch | None = None,
     rows: dict[str, Row] | None = None,
+    report: RunReport | None = None,
+    on_sent: Callable[[int], Any] | None = None,
 ) -> BatchOutcome:
     """Sync the records ``pks`` of ``config_.model`` to ``config_.crm_name``.
 
     With ``dry_run`` nothing is sent or written; the outcome's ``plan`` says
     per record what would happen and with which payload. ``rows`` are the
     records' sync rows (``{str(pk): Row}``) when the caller has just read
-    them; otherwise they are read here.
+    them; otherwise they are read here. Failures are counted in ``report``,
+    the report of the run this batch belongs to, when given. ``on_sent(n)``
+    is called as requests go out, with the number of records sent so far.
     """
-    return _Run(config_, dry_run=dry_run, dispatch=dispatch).run(pks, rows)
+    run = _Run(config_, dry_run=dry_run, dispatch=dispatch, report=report, on_sent=on_sent)
+    return run.run(pks, rows)
 
 
 class _Run:
@@ -132,8 +140,12 @@ class _Run:
         dry_run: bool = False,
         dispatch: Dispatch | None = None,
         wait: bool = False,
+        report: RunReport | None = None,
+        on_sent: Callable[[int], Any] | None = None,
     ) -> None:
         self.config = config_
+        self.on_sent = on_sent
+        self.report = RunReport() if report is None else report
         self.entry = registry.crm(config_.crm_name)
         self.adapter = self.entry.adapter
         self.dry_run = dry_run
@@ -181,7 +193,9 @@ class _Run:
                 return
             to_send = self._claim(to_send)
             self.sent_at = config.now()
-            sender = Sender(self.config, self.adapter, self.lease.renew)
+            sender = Sender(
+                self.config, self.adapter, self.lease.renew, self.entry.breaker, self.on_sent
+            )
             with lease.renewing(self.lease.renew):
                 sender.send(to_send)
             self.outcome.stopped = sender.stopped
@@ -231,7 +245,7 @@ class _Run:
             rid = str(record._pk)
             self.outcome.statuses[rid] = Status.ERROR
             if not self.dry_run:
-                report_failure("sync", model, rid, self.entry, record, refused[rid])
+                report_failure("sync", model, rid, self.entry, record, refused[rid], self.report)
                 continue
             self.outcome.counts[COUNTER[Status.ERROR]] += 1
             self.outcome.plan.append(
@@ -517,7 +531,9 @@ class _Run:
             announce(Status.SKIPPED, model, item.record, crm_name)
         for item, error in self.failed.values():
             statuses[item.resource_id] = Status.ERROR
-            report_failure("sync", model, item.resource_id, self.entry, item.record, error)
+            report_failure(
+                "sync", model, item.resource_id, self.entry, item.record, error, self.report
+            )
         for item in self.buffered:
             statuses[item.resource_id] = Status.BUFFERED
             announce(

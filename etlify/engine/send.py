@@ -6,8 +6,10 @@ one too: one request that matches or creates); the rest one by one through
 ``upsert``. A request the CRM refuses whole is split in halves to isolate
 the records it refused. An update answered "not found" (the object was
 archived or merged away) is sent again as a new record. Rate limits follow
-the one rule of :func:`~etlify.adapters.limited.call_adapter`; one that is
-too long to wait stops all sending to this CRM.
+the one rule of :func:`~etlify.adapters.limited.call_adapter`. A failure that
+opens the CRM's circuit breaker (:mod:`etlify.breaker`: a refused token, an
+unreachable host, a rate limit too long to wait) stops all sending to it, and
+so does a breaker found open.
 
 A new record whose earlier create may have made its object (the answer was
 lost: the row's ``create_sent_at``) and that has no unique key to upsert on
@@ -20,8 +22,16 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..adapters.limited import call_adapter
+from ..breaker import Breaker
 from ..declarations import SyncConfig
-from ..errors import ApiError, NotFound, RateLimited, UnconfirmedCreate, ValidationFailed
+from ..errors import (
+    AdapterError,
+    ApiError,
+    CircuitOpen,
+    NotFound,
+    UnconfirmedCreate,
+    ValidationFailed,
+)
 from .item import Item
 
 __all__ = ["Sender", "send_one"]
@@ -33,16 +43,29 @@ class Sender:
     """Sends the items of one model to one CRM and collects the answers.
 
     After :meth:`send`, ``answers`` holds per resource id the CRM id or the
-    error, and ``stopped`` the rate limit that ended sending, if one did.
+    error, and ``stopped`` the failure that ended sending (it opened the
+    circuit ``breaker``, or found it open), if one did. ``on_sent(n)`` is
+    called after each request with the number of records sent so far.
     """
 
-    def __init__(self, config_: SyncConfig, adapter: Any, before_call: Callable[[], Any]) -> None:
+    def __init__(
+        self,
+        config_: SyncConfig,
+        adapter: Any,
+        before_call: Callable[[], Any],
+        breaker: Breaker,
+        on_sent: Callable[[int], Any] | None = None,
+    ) -> None:
         self.config = config_
         self.adapter = adapter
         self.before_call = before_call
+        self.breaker = breaker
+        self.on_sent = on_sent
+        #: Records sent so far (each chunk counted once it is answered).
+        self.sent = 0
         self.size = int(getattr(adapter, "batch_size", 100) or 100)
         self.answers: dict[str, Answer] = {}
-        self.stopped: RateLimited | None = None
+        self.stopped: AdapterError | None = None
 
     def send(self, items: list[Item]) -> None:
         """Send ``items``: updates first, then new records."""
@@ -54,6 +77,7 @@ class Sender:
         linked = linked if can_update else []
         for chunk in self._chunks(linked):
             self._bisect(chunk, self._batch_update)
+            self._advance(len(chunk))
         gone = [item for item in linked if isinstance(self.answers.get(item.resource_id), NotFound)]
         for item in gone:
             del self.answers[item.resource_id]
@@ -63,6 +87,12 @@ class Sender:
         for item in rest:
             if item.row.crm_id:
                 self._upsert_one(item)
+                self._advance(1)
+
+    def _advance(self, count: int) -> None:
+        self.sent += count
+        if self.on_sent is not None:
+            self.on_sent(self.sent)
 
     def _find_lost_creates(self, items: list[Item]) -> list[Item]:
         """Look up the objects earlier creates may have made; return the items to send."""
@@ -113,8 +143,10 @@ class Sender:
                 together.append(item)
         for chunk in self._chunks(together):
             self._bisect(chunk, self._batch_upsert)
+            self._advance(len(chunk))
         for item in one_by_one:
             self._upsert_one(item)
+            self._advance(1)
 
     def _batch_upsert(self, chunk: list[Item]) -> dict[str, Answer]:
         id_property = self.config.upsert_key
@@ -174,16 +206,24 @@ class Sender:
         return False
 
     def _call(self, call: Callable[[list[Item]], Any], chunk: list[Item]) -> Any:
-        """``call(chunk)`` under the one 429 rule; once a rate limit ended this
-        CRM's part of the run, raise it again without sending."""
+        """``call(chunk)`` under the one 429 rule and the circuit breaker; once
+        sending stopped, raise what stopped it again without sending."""
         if self.stopped is not None:
             raise self.stopped
-        self.before_call()
         try:
-            return call_adapter(self.adapter, call, chunk)
-        except RateLimited as error:
+            self.breaker.check()
+        except CircuitOpen as error:
             self.stopped = error
             raise
+        self.before_call()
+        try:
+            result = call_adapter(self.adapter, call, chunk)
+        except Exception as error:
+            if self.breaker.failed(error):
+                self.stopped = error
+            raise
+        self.breaker.succeeded()
+        return result
 
 
 def _match(keyed: dict[str, Item], result: Any) -> dict[str, Answer]:

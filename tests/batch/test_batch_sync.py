@@ -9,9 +9,12 @@ from playhouse.test_utils import count_queries
 
 import etlify
 from etlify import BatchSync, Finder, signals
+from etlify.adapters import HubspotV3Adapter
 from etlify.errors import ValidationFailed
 from etlify.progress import ProgressBar
+from etlify.state import recent_runs
 from etlify.testing import InMemoryAdapter
+from etlify.testing.hubspot import FakeHubSpot
 
 from ..conftest import make_app
 
@@ -38,6 +41,8 @@ def test_inline_run_reports_every_outcome(database, adapter):
     ).execute()
     app.User.update(updated_at=etlify.config.now()).where(app.User.id.between(5, 7)).execute()
     stats = BatchSync.call(models=[app.User], async_=False)
+    run_ids = stats.pop("run_ids")
+    assert stats.pop("run_id") == run_ids["hubspot"]
     assert stats == {
         "total": 5,
         "per_model": {"User": 5},
@@ -91,6 +96,15 @@ def test_progress_callback_gets_done_and_total(app, adapter):
     assert seen[0] == (0, 25)
     assert seen[-1] == (25, 25)
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+
+
+def test_progress_moves_with_each_request_not_each_batch(app, adapter):
+    users(app, 300)
+    seen = []
+
+    BatchSync.call(async_=False, progress=lambda done, total: seen.append(done))
+
+    assert seen == [0, 100, 200, 300, 300]  # three batch upserts of 100, then the batch's end
 
 
 def test_progress_bar_draws_on_its_stream():
@@ -219,3 +233,48 @@ def test_a_model_without_the_crm_is_never_synced_to_another(database, adapter):
     stats = BatchSync.call(models=[app.User], crm_name="salesforce", async_=False)
     assert stats["total"] == 0
     assert other.calls == [] and adapter.calls == []
+
+
+def test_an_inline_run_leaves_its_row_in_the_history(app, adapter):
+    users(app, 4)
+
+    stats = BatchSync.call(async_=False)
+
+    [run] = recent_runs()
+    assert (run.id, run.crm_name, run.source) == (stats["run_id"], "hubspot", "python")
+    assert run.models == "Company,User"  # the models etlified for hubspot
+    assert (run.total, run.synced, run.errors) == (4, 4, 0)
+    assert run.finished_at is not None
+
+
+def test_a_run_stopped_by_the_breaker_says_why_in_its_history_row(app, adapter):
+    users(app, 4)
+    adapter.fail_next(etlify.Unauthorized("HTTP 401: token revoked", status=401))
+
+    BatchSync.call(async_=False)
+
+    [run] = recent_runs()
+    assert run.stopped.startswith("Unauthorized: HTTP 401: token revoked")
+    assert run.failure_counts["auth"]["count"] == run.errors == 4
+
+
+def test_a_run_over_http_counts_its_requests_and_429s(database):
+    with FakeHubSpot() as hubspot:
+        client = HubspotV3Adapter(access_token=hubspot.token, base_url=hubspot.url)
+        app = make_app(database, client)
+        users(app, 250)
+        hubspot.fail_next(status=429, headers={"Retry-After": "1"})
+
+        BatchSync.call(async_=False)
+
+    [run] = recent_runs()
+    assert (run.requests, run.rate_limited) == (4, 1)  # 3 batch upserts, one sent twice
+
+
+def test_an_async_run_leaves_no_history_row(app, adapter):
+    users(app, 3)
+
+    BatchSync.call(async_=True)
+    assert etlify.jobs.wait(timeout=30)
+
+    assert recent_runs() == []

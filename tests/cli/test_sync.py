@@ -77,7 +77,7 @@ def test_status_counts_per_model_and_crm(people):
     result = run(people, "status")
 
     assert result.returncode == 0, result.stderr
-    header, row = result.stdout.splitlines()
+    header, row = result.stdout.splitlines()[:2]  # then the last run of each CRM
     assert header.split() == [
         "model",
         "crm",
@@ -148,3 +148,51 @@ def test_missing_sync_state_tables_exit_1_with_a_hint(project):
     assert result.returncode == 1
     assert "run `etlify create-tables`" in result.stderr
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_sync_ends_with_the_summary_on_stderr_when_records_failed(people, hubspot):
+    add_people(people, "bad@example.com")
+
+    result = run(people, "sync", "--inline")
+
+    [summary] = result.stderr.splitlines()
+    assert summary.startswith("etlify sync: hubspot: 3 records: 2 synced, 1 failed (serializer 1")
+    assert "e.g. Person #3: " in summary
+
+
+def test_sync_with_a_refused_token_says_why_it_stopped_and_exits_1(people, hubspot):
+    add_people(people, *(f"user{n}@example.com" for n in range(250)))
+
+    result = run(people, "sync", "--inline", env={"HUBSPOT_TOKEN": "pat-na1-revoked"})
+
+    assert result.returncode == 1
+    summary = [line for line in result.stderr.splitlines() if line.startswith("etlify sync: ")]
+    assert len(summary) == 1
+    assert "252 failed (auth 252, e.g. Person #1: Unauthorized: " in summary[0]
+    assert "; stopped, the rest left stale: Unauthorized: " in summary[0]
+    assert len(hubspot.requests) == 1
+
+
+def test_sync_through_the_job_pool_with_a_refused_token_says_why_and_exits_1(people, hubspot):
+    result = run(people, "sync", env={"HUBSPOT_TOKEN": "pat-na1-revoked"})
+
+    assert result.returncode == 1
+    assert "stopped, the rest left stale: Unauthorized: " in result.stderr
+
+
+def test_sync_inline_leaves_a_cli_run_in_the_history(people):
+    run(people, "sync", "--inline")
+
+    result = run(people, "history")
+
+    [_, line] = result.stdout.splitlines()
+    assert " hubspot " in line and " cli " in line
+
+
+def test_sync_through_the_job_pool_leaves_a_cli_run_with_its_counts(people):
+    run(people, "sync")
+
+    result = run(people, "history", "--id", "1")
+
+    assert "source: cli" in result.stdout
+    assert "synced: 2" in result.stdout

@@ -40,6 +40,36 @@ def test_configure_rejects_a_bad_error_budget(value):
         etlify.configure(max_sync_errors=value)
 
 
+def test_the_breaker_and_history_defaults():
+    config = etlify.config
+    assert (config.breaker_failures, config.breaker_cooldown) == (3, 30.0)
+    assert config.run_retention_days == 90
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, True, "3"])
+def test_configure_rejects_a_bad_breaker_failure_count(value):
+    with pytest.raises(etlify.ConfigurationError, match="breaker_failures"):
+        etlify.configure(breaker_failures=value)
+
+
+@pytest.mark.parametrize("value", [-1, True, "30", None])
+def test_configure_rejects_a_bad_breaker_cooldown(value):
+    with pytest.raises(etlify.ConfigurationError, match="breaker_cooldown"):
+        etlify.configure(breaker_cooldown=value)
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, "90"])
+def test_configure_rejects_a_bad_run_retention(value):
+    with pytest.raises(etlify.ConfigurationError, match="run_retention_days"):
+        etlify.configure(run_retention_days=value)
+
+
+def test_a_run_retention_of_none_keeps_every_run():
+    etlify.configure(run_retention_days=None)
+
+    assert etlify.config.run_retention_days is None
+
+
 def test_configure_rejects_a_digest_strategy_that_is_not_callable():
     with pytest.raises(etlify.ConfigurationError, match="digest_strategy"):
         etlify.configure(digest_strategy="sha256")
