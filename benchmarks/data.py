@@ -95,9 +95,12 @@ def populate(app: SimpleNamespace, users: int, companies: int, at: dt.datetime) 
 
 
 def mark_synced(app: SimpleNamespace, model, count: int, at: dt.datetime) -> None:
-    """Sync rows saying records 1..count were synced at ``at`` (digests are placeholders)."""
+    """Sync rows saying records 1..count were synced at ``at`` (digests are placeholders),
+    with the dependency signatures a sync of the declared ``model`` stores."""
     chunk = 10_000
     name = model.__name__
+    config_ = etlify.declarations.sync_config(model, "hubspot")
+    signatures = etlify.Finder.dependency_signatures(config_, range(1, count + 1))
     with app.db.atomic():
         for start in range(0, count, chunk):
             etlify.CrmSynchronisation.insert_many(
@@ -110,6 +113,7 @@ def mark_synced(app: SimpleNamespace, model, count: int, at: dt.datetime) -> Non
                         "crm_id": str(i + 1),
                         "last_digest": "x",
                         "last_synced_at": at,
+                        "dependency_signature": signatures.get(str(i + 1)),
                         "error_count": 0,
                         "created_at": at,
                         "updated_at": at,
