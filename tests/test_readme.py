@@ -3,9 +3,8 @@
 How the code blocks run:
 
 * Only fenced blocks tagged ``python`` run. Shell commands are in ``bash``
-  blocks, outputs and signatures in ``text`` blocks; the Celery and RQ
-  snippets (those libraries are not installed here) are not in the README
-  but in ``examples/huey_worker/README.md``, which it links. There is no
+  blocks, outputs and signatures in ``text`` blocks (so is the RQ snippet,
+  which needs a Redis server; the Celery one runs eagerly). There is no
   ``python`` block that cannot run.
 * The Quick start block is ``examples/quickstart.py`` verbatim (checked) and
   runs alone, in a fresh namespace, as the complete script it is.

@@ -33,21 +33,12 @@ from typing import Any
 from huey import Huey
 from huey.api import Result, TaskWrapper
 
-from etlify.errors import EtlifyError
 from etlify.jobs import connections, perform, perform_batch
-from etlify.state.rows import Scope
-from etlify.status import Status
 from etlify.sync_stale import BatchSync
 
+from .retries import RETRIED_ERROR_KINDS, SyncFailed, passing_failure
+
 __all__ = ["HueyJobs", "SyncFailed", "huey_jobs", "stale_sync_task", "RETRIED_ERROR_KINDS"]
-
-#: Error kinds after which a sync task raises, so that Huey retries it.
-RETRIED_ERROR_KINDS = frozenset({"rate_limited", "transient"})
-
-
-class SyncFailed(EtlifyError):
-    """A sync failed for a passing reason; raised in the task so that Huey retries it."""
-
 
 class HueyJobs:
     """A ``job_class`` whose jobs are tasks of one Huey instance.
@@ -116,12 +107,7 @@ def stale_sync_task(
 
 def _sync(model_name: str, record_id: Any, crm_name: str) -> str:
     status = perform(model_name, record_id, crm_name)
-    if status is Status.ERROR:
-        with connections():
-            row = Scope(crm_name, model_name, None).row(str(record_id))
-        if row is not None and row.last_error_kind in RETRIED_ERROR_KINDS:
-            raise SyncFailed(
-                f"sync of {model_name} #{record_id} to {crm_name} failed "
-                f"({row.last_error_kind}): {row.last_error}"
-            )
+    failure = passing_failure(model_name, record_id, crm_name, status)
+    if failure is not None:
+        raise SyncFailed(failure)
     return status.value

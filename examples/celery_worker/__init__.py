@@ -1,0 +1,1 @@
+"""Etlify syncs run by Celery workers over RabbitMQ."""

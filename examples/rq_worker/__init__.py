@@ -1,0 +1,1 @@
+"""Etlify syncs run by RQ workers over Redis."""
