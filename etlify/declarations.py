@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -11,7 +12,16 @@ from .errors import ConfigurationError
 from .relations import resolve, validate_dependency
 from .state import bind_database, database_proxy
 
-__all__ = ["SyncConfig", "declare", "model_for", "etlified_models", "sync_config", "clear"]
+__all__ = [
+    "SyncConfig",
+    "declare",
+    "model_for",
+    "etlified_models",
+    "sync_config",
+    "clear",
+    "saved",
+    "restore",
+]
 
 
 @dataclass(frozen=True)
@@ -82,10 +92,12 @@ _OPTIONS = {
 }
 
 
-def declare(model: type, crm_name: str, **options: Any) -> SyncConfig:
+def declare(model: type, crm_name: str, *, replace: bool = False, **options: Any) -> SyncConfig:
     """Validate ``options`` and record how ``model`` syncs to ``crm_name``.
 
-    Raises :class:`ConfigurationError` naming the model and the option.
+    Declaring a model again for one CRM replaces its declaration, with a
+    warning unless ``replace=True``. Raises :class:`ConfigurationError`
+    naming the model and the option.
     """
     where = f"{model.__name__}.etlified_with({crm_name!r})"
     unknown = set(options) - _OPTIONS
@@ -166,6 +178,12 @@ def declare(model: type, crm_name: str, **options: Any) -> SyncConfig:
         if entry is None:
             entry = _models[model] = _ModelEntry(name)
             _names[name] = model
+        if crm_name in entry.configs and not replace:
+            warnings.warn(
+                f"{where}: {model.__name__} was already etlified for {crm_name!r}; this "
+                "declaration replaces the first one (pass replace=True to say so)",
+                stacklevel=3,
+            )
         entry.configs[crm_name] = config
     if database_proxy.obj is None:
         bind_database(model._meta.database)
@@ -250,6 +268,23 @@ def has_dependants(model: type, crm_name: str) -> bool:
         for config in configs(crm_name=crm_name)
         for name in config.sync_dependencies
     )
+
+
+def saved() -> Any:
+    """Every declaration as it is now, for :func:`restore`."""
+    with _lock:
+        models = {model: _ModelEntry(e.name, dict(e.configs)) for model, e in _models.items()}
+        return models, dict(_names)
+
+
+def restore(declarations: Any) -> None:
+    """Put back the declarations of :func:`saved`, forgetting those made since."""
+    models, names = declarations
+    with _lock:
+        _models.clear()
+        _models.update({model: _ModelEntry(e.name, dict(e.configs)) for model, e in models.items()})
+        _names.clear()
+        _names.update(names)
 
 
 def clear() -> None:

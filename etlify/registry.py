@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .adapters.limited import attach_rate_limit
@@ -11,7 +11,17 @@ from .breaker import Breaker
 from .config import config
 from .errors import ConfigurationError
 
-__all__ = ["CrmEntry", "register", "crm", "crm_names", "is_enabled", "error_budget", "clear"]
+__all__ = [
+    "CrmEntry",
+    "register",
+    "crm",
+    "crm_names",
+    "is_enabled",
+    "error_budget",
+    "clear",
+    "entries",
+    "restore",
+]
 
 
 @dataclass
@@ -136,6 +146,24 @@ def error_budget(name: str) -> int:
     if entry is not None and entry.max_sync_errors is not None:
         return entry.max_sync_errors
     return config.max_sync_errors
+
+
+def entries() -> dict[str, CrmEntry]:
+    """The registered CRMs as they are now, for :func:`restore`."""
+    with _lock:
+        return dict(_crms)
+
+
+def restore(saved: dict[str, CrmEntry]) -> list[str]:
+    """Put back the CRMs of :func:`entries`, each with a new, closed circuit breaker.
+
+    Returns the names of the CRMs registered since, now forgotten.
+    """
+    with _lock:
+        added = [name for name in _crms if name not in saved]
+        _crms.clear()
+        _crms.update({name: replace(entry) for name, entry in saved.items()})
+    return added
 
 
 def clear() -> list[str]:

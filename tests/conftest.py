@@ -13,6 +13,8 @@ from etlify.testing import InMemoryAdapter, reset
 
 from .models import define_models
 
+pytest_plugins = ["pytester"]
+
 BACKENDS = {
     "postgres": "ETLIFY_TEST_POSTGRES",
     "mysql": "ETLIFY_TEST_MYSQL",

@@ -234,6 +234,7 @@ def test_records_waiting_on_a_dependency_without_crm_id_are_buffered(database, a
         serializer=app.CompanySerializer,
         crm_object_type="companies",
         sync_if=lambda c: c.domain,
+        replace=True,
     )
     hidden = app.Company.create(name="Hidden", domain=None)
     user = app.User.create(email="a@example.com", company=hidden)

@@ -7,6 +7,7 @@ from peewee import CharField, ForeignKeyField, Model
 
 import etlify
 from etlify import BaseSerializer, EtlifyMixin, Status
+from etlify.declarations import sync_config
 from etlify.testing import InMemoryAdapter
 
 from ..models import define_models
@@ -227,12 +228,14 @@ def test_relations_of_every_kind_are_accepted_as_dependencies(app):
         serializer=app.UserSerializer,
         crm_object_type="contacts",
         dependencies=["company", "investments"],
+        replace=True,
     )
     app.Company.etlified_with(
         "hubspot",
         serializer=app.CompanySerializer,
         crm_object_type="companies",
         dependencies=["users", "users.investments"],
+        replace=True,
     )
 
     config = etlify.declarations.sync_config(app.Company, "hubspot")
@@ -308,3 +311,24 @@ def test_a_foreign_key_to_an_etlified_model_keeps_working(app):
     company = app.Company.create(name="Acme")
     user = app.User.create(email="a@example.com", company=company)
     assert app.User.get_by_id(user.id).company.name == "Acme"
+
+
+def test_declaring_a_model_twice_for_one_crm_warns_naming_it(app):
+    with pytest.warns(UserWarning, match=r"User was already etlified for 'hubspot'.*replace=True"):
+        app.User.etlified_with("hubspot", serializer=app.UserSerializer, crm_object_type="leads")
+
+
+def test_the_second_declaration_replaces_the_first(app):
+    app.User.etlified_with(
+        "hubspot", serializer=app.UserSerializer, crm_object_type="leads", replace=True
+    )
+
+    assert sync_config(app.User, "hubspot").crm_object_type == "leads"
+
+
+def test_replace_true_declares_again_without_a_warning(app, recwarn):
+    app.User.etlified_with(
+        "hubspot", serializer=app.UserSerializer, crm_object_type="leads", replace=True
+    )
+
+    assert [w for w in recwarn if issubclass(w.category, UserWarning)] == []

@@ -48,6 +48,7 @@ def test_deleting_a_record_skipped_by_sync_if_is_a_noop(app, adapter):
         serializer=app.UserSerializer,
         crm_object_type="contacts",
         sync_if=lambda user: False,
+        replace=True,
     )
     user = app.User.create(email="a@example.com")
     user.sync(async_=False)
@@ -105,7 +106,9 @@ def test_delete_uses_the_object_type_the_record_was_synced_as(app, user):
     first = InMemoryAdapter()
     etlify.register("hubspot", adapter=first)
     user.sync(async_=False)
-    app.User.etlified_with("hubspot", serializer=app.UserSerializer, crm_object_type="leads")
+    app.User.etlified_with(
+        "hubspot", serializer=app.UserSerializer, crm_object_type="leads", replace=True,
+    )
 
     assert user.crm_delete("hubspot") == Status.DELETED
     assert first.calls[-1][:2] == ("delete", "contacts")

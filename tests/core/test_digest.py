@@ -140,7 +140,9 @@ def test_an_unencodable_payload_is_a_recorded_serializer_failure(app, adapter):
         def as_crm_payload(self):
             return {"address": {"geo": object()}}
 
-    app.User.etlified_with("hubspot", serializer=GeoSerializer, crm_object_type="contacts")
+    app.User.etlified_with(
+        "hubspot", serializer=GeoSerializer, crm_object_type="contacts", replace=True,
+    )
     user = app.User.create(email="a@example.com")
 
     assert user.sync(async_=False) == Status.ERROR

@@ -200,7 +200,8 @@ def test_a_model_job_class_overrides_the_crms(app, adapter, user):
     crm_jobs, model_jobs = RecordingJobs(), RecordingJobs()
     etlify.register("hubspot", adapter=adapter, job_class=crm_jobs)
     app.User.etlified_with(
-        "hubspot", serializer=app.UserSerializer, crm_object_type="contacts", job_class=model_jobs
+        "hubspot", serializer=app.UserSerializer, crm_object_type="contacts", job_class=model_jobs,
+        replace=True,
     )
     company = app.Company.create(name="Acme")
 

@@ -82,6 +82,7 @@ def test_external_id_property_makes_a_lost_create_an_upsert(any_database, hubspo
         serializer=app.CompanySerializer,
         crm_object_type="companies",
         external_id_property="etlify_key",
+        replace=True,
     )
     acme = app.Company.create(name="Acme")
     lose_the_next_answer(hubspot)
@@ -104,6 +105,7 @@ def test_external_id_property_sends_new_records_through_batch_upsert(
         serializer=app.CompanySerializer,
         crm_object_type="companies",
         external_id_property="etlify_key",
+        replace=True,
     )
     for n in range(5):
         app.Company.create(name=f"Company {n}")

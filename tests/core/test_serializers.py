@@ -29,7 +29,9 @@ def test_a_plain_class_with_to_dict_is_a_serializer(app, adapter, user):
         def to_dict(self):
             return {"email": self.record.email}
 
-    app.User.etlified_with("hubspot", serializer=PlainSerializer, crm_object_type="contacts")
+    app.User.etlified_with(
+        "hubspot", serializer=PlainSerializer, crm_object_type="contacts", replace=True,
+    )
 
     assert user.sync(async_=False) == Status.SYNCED
     assert list(adapter.objects["contacts"].values()) == [{"email": "ada@example.com"}]
@@ -40,7 +42,9 @@ def test_a_base_serializer_subclass_may_define_to_dict_instead(app, adapter, use
         def to_dict(self):
             return {"email": self.record.email}
 
-    app.User.etlified_with("hubspot", serializer=DictSerializer, crm_object_type="contacts")
+    app.User.etlified_with(
+        "hubspot", serializer=DictSerializer, crm_object_type="contacts", replace=True,
+    )
 
     assert user.build_crm_payload("hubspot") == {"email": "ada@example.com"}
     assert user.sync(async_=False) == Status.SYNCED
@@ -60,7 +64,9 @@ def test_a_non_mapping_payload_makes_inline_sync_an_error_with_last_error(app, a
         def as_crm_payload(self):
             return None
 
-    app.User.etlified_with("hubspot", serializer=NoneSerializer, crm_object_type="contacts")
+    app.User.etlified_with(
+        "hubspot", serializer=NoneSerializer, crm_object_type="contacts", replace=True,
+    )
 
     assert user.sync(async_=False) == Status.ERROR
 

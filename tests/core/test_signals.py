@@ -61,7 +61,8 @@ def test_skipped_not_modified(app, user):
 
 def test_skipped_sync_if(app):
     app.User.etlified_with(
-        "hubspot", serializer=app.UserSerializer, crm_object_type="contacts", sync_if=lambda u: 0
+        "hubspot", serializer=app.UserSerializer, crm_object_type="contacts", sync_if=lambda u: 0,
+        replace=True,
     )
     user = app.User.create(email="a@example.com")
 

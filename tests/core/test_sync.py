@@ -94,6 +94,7 @@ def test_sync_if_false_is_skipped_without_adapter_call(app, adapter):
         serializer=app.UserSerializer,
         crm_object_type="contacts",
         sync_if=lambda user: bool(user.email),
+        replace=True,
     )
     user = app.User.create(email=None)
 
@@ -154,7 +155,9 @@ def test_a_serializer_exception_does_not_escape_inline_sync(app, adapter):
         def as_crm_payload(self):
             raise KeyError("firstname")
 
-    app.User.etlified_with("hubspot", serializer=Exploding, crm_object_type="contacts")
+    app.User.etlified_with(
+        "hubspot", serializer=Exploding, crm_object_type="contacts", replace=True,
+    )
     user = app.User.create(email="a@example.com")
 
     assert user.sync(async_=False) == Status.ERROR
@@ -166,7 +169,8 @@ def test_a_sync_if_that_raises_is_a_recorded_error(app, adapter):
         raise ZeroDivisionError("boom")
 
     app.User.etlified_with(
-        "hubspot", serializer=app.UserSerializer, crm_object_type="contacts", sync_if=broken
+        "hubspot", serializer=app.UserSerializer, crm_object_type="contacts", sync_if=broken,
+        replace=True,
     )
     user = app.User.create(email="a@example.com")
 

@@ -23,6 +23,7 @@ def company_needs_a_domain(app):
         serializer=app.CompanySerializer,
         crm_object_type="companies",
         sync_if=lambda company: bool(company.domain),
+        replace=True,
     )
 
 
