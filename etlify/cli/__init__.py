@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--app",
         metavar="MODULE",
         default=os.environ.get("ETLIFY_APP"),
-        help="the module that configures Etlify and defines the models (default: $ETLIFY_APP)",
+        help="the module that configures Etlify and defines the models, or module:factory "
+        "to call an app factory that does (default: $ETLIFY_APP)",
     )
     parser.add_argument(
         "--traceback",

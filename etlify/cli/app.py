@@ -35,6 +35,9 @@ class UsageError(Exception):
 def load_app(args: argparse.Namespace, *, needs_models: bool = True) -> ModuleType:
     """Import the ``--app`` module from the current directory.
 
+    ``--app module:create_app`` also calls the module's app factory (a Flask
+    ``create_app``, say), which registers the CRMs.
+
     :param needs_models: also require a registered CRM and an etlified model.
     :raises UsageError: no module named, a module that cannot be imported,
         or (with ``needs_models``) one that registers no CRM or etlifies no model.
@@ -42,6 +45,7 @@ def load_app(args: argparse.Namespace, *, needs_models: bool = True) -> ModuleTy
     name = args.app
     if not name:
         raise UsageError("name the application module with --app MODULE or $ETLIFY_APP")
+    name, _, factory = name.partition(":")  # "module:create_app": a factory to call
     name = name.removesuffix(".py")  # "--app etlify_app.py" means the module
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
@@ -53,6 +57,8 @@ def load_app(args: argparse.Namespace, *, needs_models: bool = True) -> ModuleTy
         ):
             raise UsageError(f"no module named {name!r} (looked in {os.getcwd()})") from None
         raise _import_failed(name, error) from error
+    if factory:
+        _call_factory(module, name, factory)
     if needs_models and not registry.crm_names():
         raise UsageError(f"module {name!r} registers no CRM: call etlify.register(...)")
     if needs_models and not declarations.etlified_models():
@@ -120,6 +126,17 @@ def one_line(error: BaseException) -> str:
     """``"ErrorType: first line of the message"``."""
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def _call_factory(module: ModuleType, name: str, factory: str) -> Any:
+    """Call ``module.factory()`` (an app factory that registers the CRMs); its result."""
+    make = getattr(module, factory, None)
+    if not callable(make):
+        raise UsageError(f"module {name!r} has no factory {factory!r} to call")
+    try:
+        return make()
+    except Exception as error:
+        raise UsageError(f"{name}:{factory}() failed: {one_line(error)}") from error
 
 
 def _import_failed(name: str, error: Exception) -> UsageError:

@@ -339,6 +339,13 @@ class Demo:
             f"{App.Company.select().count():,} companies, {App.User.select().count():,} users",
             "every CRM object matches its record" if ok else f"{differing} records differ",
         )
+        say(
+            "Next",
+            "examples/quickstart.py is the smallest complete app; `etlify init` writes a "
+            "starter module,",
+            "then `etlify --app etlify_app create-tables` and `etlify --app etlify_app sync "
+            "--inline` run your own.",
+        )
         return 0 if ok else 1
 
     def differing(self, records: Any, object_type: str) -> int:

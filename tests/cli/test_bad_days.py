@@ -153,3 +153,51 @@ def test_errors_help_names_every_error_kind(tmp_path):
     help_text = " ".join(result.stdout.split())
     for kind in ERROR_KINDS:
         assert kind in help_text
+
+
+FACTORY = """
+from peewee import CharField, Model, SqliteDatabase
+
+import etlify
+from etlify.testing import InMemoryAdapter
+
+db = SqliteDatabase("factory.db")
+
+
+class Person(etlify.EtlifyMixin, Model):
+    email = CharField()
+
+    class Meta:
+        database = db
+
+
+class PersonSerializer(etlify.BaseSerializer):
+    def as_crm_payload(self):
+        return {"email": self.record.email}
+
+
+def create_app():
+    etlify.register("hubspot", adapter=InMemoryAdapter())
+    Person.etlified_with("hubspot", serializer=PersonSerializer, crm_object_type="contacts")
+    db.create_tables([Person])
+    etlify.create_tables()
+    return object()
+"""
+
+
+def test_an_app_factory_named_after_a_colon_is_called(tmp_path):
+    (tmp_path / "factory_app.py").write_text(FACTORY)
+
+    result = run(tmp_path, "status", app="factory_app:create_app")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1].split()[:2] == ["Person", "hubspot"]
+
+
+def test_a_missing_app_factory_is_a_usage_error(tmp_path):
+    (tmp_path / "factory_app.py").write_text(FACTORY)
+
+    result = run(tmp_path, "status", app="factory_app:make_app")
+
+    assert result.returncode == 2
+    assert "module 'factory_app' has no factory 'make_app' to call" in result.stderr

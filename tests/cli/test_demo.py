@@ -15,6 +15,15 @@ def test_demo_runs_end_to_end_and_exits_0(tmp_path):
     assert "3. Stale finder" in result.stdout
     assert "exactly the edited ones" in result.stdout
     assert "every CRM object matches its record" in result.stdout
+
+
+def test_demo_ends_by_pointing_to_the_next_step(tmp_path):
+    database = str(tmp_path / "demo.db")
+
+    result = run(tmp_path, "demo", "--database", database, "--users", "30", app=None)
+    last = result.stdout.rstrip().splitlines()[-2:]
+    assert last[0].startswith("Next") and "examples/quickstart.py" in last[0]
+    assert "etlify --app etlify_app sync --inline" in last[1]
     assert (tmp_path / "demo.db").exists()
 
 
