@@ -322,14 +322,14 @@ class _Run:
                     key = self.config.external_id(item.resource_id)
                     item.payload = {**item.payload, self.config.external_id_property: key}
                 item.digest = digest_of(item.payload)
-                item.key = crm_key(self.config, self.adapter, item.payload)
+                unchanged = bool(item.row.crm_id) and item.row.last_digest == item.digest
+                # The payload the CRM holds has the key its row stored.
+                stored = item.row.crm_key if unchanged else None
+                item.key = stored or crm_key(self.config, self.adapter, item.payload)
             except Exception as error:
                 self.failed[item.resource_id] = (item, error)
                 continue
-            if item.row.crm_id and item.row.last_digest == item.digest:
-                self.unchanged.append(item)
-            else:
-                to_send.append(item)
+            (self.unchanged if unchanged else to_send).append(item)
         refused = refuse_shared_keys(self.config, self.scope, to_send, self.unchanged)
         for item in to_send:
             if item.resource_id in refused:
@@ -490,9 +490,16 @@ class _Run:
         )
         self.scope.stamp(
             self.lease,
-            {item.row.id: {**self._counted(item), "crm_key": item.key} for item in self.unchanged},
+            {item.row.id: self._counted(item) for item in self.unchanged},
             self.read_at,
             unchanged={item.row.id: item.digest for item in self.unchanged},
+        )
+        self.scope.remember_keys(
+            {
+                item.row.id: (item.key, item.digest)
+                for item in self.unchanged
+                if item.key is not None and item.row.crm_key != item.key
+            }
         )
         self.scope.stamp(
             self.lease, {item.row.id: self._counted(item) for item in self.skipped}, self.read_at

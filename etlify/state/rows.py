@@ -57,16 +57,18 @@ ROW_FIELDS = (
     Sync.last_synced_at,
     Sync.crm_object_type,
     Sync.create_sent_at,
+    Sync.crm_key,
 )
 Row = namedtuple(
     "Row",
-    "id resource_id crm_id last_digest error_count last_synced_at crm_object_type create_sent_at",
+    "id resource_id crm_id last_digest error_count last_synced_at crm_object_type create_sent_at "
+    "crm_key",
 )
 
 
 def blank_row(resource_id: str) -> Row:
     """The :class:`Row` of a record that has no sync row yet."""
-    return Row(None, resource_id, None, None, 0, None, None, None)
+    return Row(None, resource_id, None, None, 0, None, None, None, None)
 
 
 def _released() -> dict[str, Any]:
@@ -352,6 +354,15 @@ class Scope:
                 same = in_pairs(Sync.id, Sync.last_digest, [(i, unchanged[i]) for i in chunk])
             _update_cases(chunk, values, guard & same)
         lease.done(rows)
+
+    def remember_keys(self, keys: dict[int, tuple[str, str]]) -> None:
+        """Store ``{row id: (crm_key, digest)}``: the key the object of a row synced
+        before keys were stored holds, where the row still holds that digest."""
+        items = list(keys.items())
+        for start in range(0, len(items), WRITE_CHUNK):
+            chunk = dict(items[start : start + WRITE_CHUNK])
+            same = in_pairs(Sync.id, Sync.last_digest, [(i, d) for i, (_, d) in chunk.items()])
+            _update_cases({i: {"crm_key": key} for i, (key, _) in chunk.items()}, {}, same)
 
     def unlink(self, lease: Lease, row_ids: list[int]) -> None:
         """Clear the CRM id and digest of rows whose CRM objects were deleted."""
