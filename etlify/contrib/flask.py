@@ -34,7 +34,9 @@ Settings, read from ``app.config`` (each set to its default when missing):
     installed as ``etlify.config.jobs`` unless a dispatcher is configured
     already, and is drained and stopped when the process exits.
 ``ETLIFY_DATABASE``
-    The peewee database holding Etlify's sync-state tables (default
+    The peewee database holding Etlify's sync-state tables, or its URL
+    (``sqlite:///app.db``, ``postgresql://...``: ``playhouse.db_url``), so
+    that it can come from ``app.config.from_prefixed_env()`` (default
     ``None``: the database of the first etlified model).
 
 Models are declared (``Model.etlified_with("hubspot", ...)``) after
@@ -52,6 +54,7 @@ from typing import Any
 import click
 from flask import Flask
 from flask.cli import AppGroup
+from playhouse.db_url import connect
 
 import etlify
 from etlify import declarations, registry
@@ -112,8 +115,11 @@ class Etlify:
         config.setdefault("ETLIFY_POOL_SIZE", 4)
         config.setdefault("ETLIFY_DATABASE", None)
 
-        if config["ETLIFY_DATABASE"] is not None:
-            etlify.configure(database=config["ETLIFY_DATABASE"])
+        database = config["ETLIFY_DATABASE"]
+        if isinstance(database, str):
+            database = config["ETLIFY_DATABASE"] = _connect(database)
+        if database is not None:
+            etlify.configure(database=database)
         registered = []
         if config["ETLIFY_HUBSPOT_TOKEN"] and "hubspot" not in etlify.crm_names():
             _register_hubspot(config)
@@ -126,6 +132,17 @@ class Etlify:
             atexit.register(jobs.shutdown)
         app.extensions["etlify"] = EtlifyState(self, jobs, registered)
         app.cli.add_command(cli)
+
+
+def _connect(url: str) -> Any:
+    """The peewee database of ``url``; ConfigurationError naming the setting if it has none."""
+    try:
+        return connect(url)
+    except (RuntimeError, ValueError, KeyError) as error:
+        raise etlify.ConfigurationError(
+            f"ETLIFY_DATABASE {url!r} is not a database URL peewee knows "
+            f"(sqlite:///app.db, postgresql://..., mysql://...): {error}"
+        ) from None
 
 
 def _register_hubspot(config: Any) -> None:

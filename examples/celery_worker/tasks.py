@@ -24,7 +24,7 @@ from peewee import CharField, DateTimeField, Model
 from playhouse.db_url import connect
 
 import etlify
-from etlify import BaseSerializer, EtlifyMixin
+from etlify import BaseSerializer, EtlifyMixin, Timestamped
 from etlify.adapters import HubspotV3Adapter
 from etlify.contrib.celery import celery_jobs, stale_sync_task
 
@@ -57,7 +57,7 @@ def now():
     return etlify.config.now()
 
 
-class Customer(EtlifyMixin, Model):
+class Customer(Timestamped, EtlifyMixin, Model):
     """A customer, synced to HubSpot as a contact."""
 
     email = CharField(unique=True)
@@ -68,9 +68,6 @@ class Customer(EtlifyMixin, Model):
         database = db
         table_name = "customers"
 
-    def save(self, *args, **kwargs):
-        self.updated_at = now()
-        return super().save(*args, **kwargs)
 
 
 class CustomerSerializer(BaseSerializer):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from peewee import CharField, DateTimeField, Model, SqliteDatabase
 
 import etlify
-from etlify import BaseSerializer, EtlifyMixin
+from etlify import BaseSerializer, EtlifyMixin, Timestamped
 
 # Initialised by create_app() with the file named in app.config["DATABASE"].
 db = SqliteDatabase(None)
@@ -16,7 +16,7 @@ def now():
     return etlify.config.now()
 
 
-class User(EtlifyMixin, Model):
+class User(Timestamped, EtlifyMixin, Model):
     """A user of the app; synced to HubSpot as a contact."""
 
     email = CharField(unique=True)
@@ -27,9 +27,6 @@ class User(EtlifyMixin, Model):
     class Meta:
         database = db
 
-    def save(self, *args, **kwargs):
-        self.updated_at = now()
-        return super().save(*args, **kwargs)
 
 
 class UserSerializer(BaseSerializer):

@@ -22,7 +22,7 @@ from redis import Redis
 from rq import Queue
 
 import etlify
-from etlify import BaseSerializer, EtlifyMixin
+from etlify import BaseSerializer, EtlifyMixin, Timestamped
 from etlify.adapters import HubspotV3Adapter
 from etlify.contrib.rq import rq_jobs
 
@@ -44,7 +44,7 @@ def now():
     return etlify.config.now()
 
 
-class Customer(EtlifyMixin, Model):
+class Customer(Timestamped, EtlifyMixin, Model):
     """A customer, synced to HubSpot as a contact."""
 
     email = CharField(unique=True)
@@ -55,9 +55,6 @@ class Customer(EtlifyMixin, Model):
         database = db
         table_name = "customers"
 
-    def save(self, *args, **kwargs):
-        self.updated_at = now()
-        return super().save(*args, **kwargs)
 
 
 class CustomerSerializer(BaseSerializer):

@@ -143,6 +143,29 @@ def test_the_database_setting_holds_the_sync_state(flask_app, database):
     assert database_proxy.obj is database
 
 
+def test_the_database_setting_may_be_a_url(flask_app, tmp_path):
+    app = flask_app(ETLIFY_DATABASE=f"sqlite:///{tmp_path / 'state.db'}")
+
+    assert isinstance(database_proxy.obj, SqliteDatabase)
+    assert database_proxy.obj.database == str(tmp_path / "state.db")
+    assert app.config["ETLIFY_DATABASE"] is database_proxy.obj
+
+
+def test_the_database_url_may_come_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLASK_ETLIFY_DATABASE", f"sqlite:///{tmp_path / 'env.db'}")
+    app = Flask(__name__)
+    app.config.from_prefixed_env()
+
+    Etlify(app)
+
+    assert database_proxy.obj.database == str(tmp_path / "env.db")
+
+
+def test_a_database_setting_that_is_no_url_is_refused_naming_it(flask_app):
+    with pytest.raises(etlify.ConfigurationError, match="ETLIFY_DATABASE 'users.db' is not"):
+        flask_app(ETLIFY_DATABASE="users.db")
+
+
 def test_requests_do_not_stop_the_pool(synced_app):
     client = synced_app.test_client()
     client.get("/")
