@@ -16,6 +16,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from types import ModuleType
 
 from peewee import PeeweeException
 
@@ -25,18 +26,28 @@ from ..state import STATE_TABLES
 from . import commands, demo, history, scaffold, sync
 from .app import UsageError, one_line
 
-__all__ = ["main", "build_parser", "EXIT_BROKEN_PIPE"]
+__all__ = ["main", "build_parser", "command_help", "EXIT_BROKEN_PIPE"]
 
 #: The exit status when the reader of the output went away: 128 + SIGPIPE,
 #: what a shell reports for a process that SIGPIPE ended.
 EXIT_BROKEN_PIPE = 141
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    prog: str = "etlify",
+    app_module: ModuleType | None = None,
+) -> int:
+    """Run the command line; returns the exit status.
+
+    ``prog`` names the command in usage and error lines; ``app_module`` is
+    the application's module when it is imported already (``flask etlify``
+    runs these same commands that way), instead of ``--app``.
+    """
     try:
         try:
-            return _run(argv)
+            return _run(argv, prog, app_module)
         finally:
             # Write out what is buffered while a closed pipe can still be caught
             # (also when argparse exits after printing the help).
@@ -48,9 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BROKEN_PIPE
 
 
-def _run(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
+def _run(argv: Sequence[str] | None, prog: str, app_module: ModuleType | None) -> int:
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
+    args.app_module = app_module
     if args.command is None:
         parser.print_help()
         return 0
@@ -61,22 +73,22 @@ def _run(argv: Sequence[str] | None) -> int:
         if args.traceback and cause is not None:
             traceback.print_exception(type(cause), cause, cause.__traceback__)
         else:
-            print(f"etlify {args.command}: {error}", file=sys.stderr)
+            print(f"{prog} {args.command}: {error}", file=sys.stderr)
         return 2
     except PeeweeException as error:
         hint = ""
         if any(table in str(error) for table in STATE_TABLES):
-            hint = " (run `etlify create-tables`)"
-        print(f"etlify {args.command}: database error: {one_line(error)}{hint}", file=sys.stderr)
+            hint = f" (run `{prog} create-tables`)"
+        print(f"{prog} {args.command}: database error: {one_line(error)}{hint}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every command."""
+def build_parser(prog: str = "etlify") -> argparse.ArgumentParser:
+    """The argument parser of every command, for the command line named ``prog``."""
     parser = argparse.ArgumentParser(
-        prog="etlify",
+        prog=prog,
         description="Mirror Peewee records into a CRM, idempotently.",
         epilog="Start with `etlify demo`, then `etlify init`.",
     )
@@ -93,7 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="when the module fails to import, print the full traceback, not one line",
     )
     parser.add_argument("--version", action="version", version=f"etlify {__version__}")
+    parser.set_defaults(app_module=None)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (demo, scaffold, commands, sync, history):
         module.add_commands(subparsers)
     return parser
+
+
+def command_help() -> dict[str, str]:
+    """``{command: its one-line help}`` of every command, in the order of ``--help``."""
+    parser = build_parser()
+    [commands] = [action for action in parser._actions if action.dest == "command"]
+    return {action.dest: action.help or "" for action in commands._choices_actions}

@@ -42,6 +42,10 @@ def load_app(args: argparse.Namespace, *, needs_models: bool = True) -> ModuleTy
     :raises UsageError: no module named, a module that cannot be imported,
         or (with ``needs_models``) one that registers no CRM or etlifies no model.
     """
+    module = getattr(args, "app_module", None)
+    if module is not None:  # imported already (flask etlify)
+        _require_models(module.__name__, needs_models)
+        return module
     name = args.app
     if not name:
         raise UsageError("name the application module with --app MODULE or $ETLIFY_APP")
@@ -59,11 +63,15 @@ def load_app(args: argparse.Namespace, *, needs_models: bool = True) -> ModuleTy
         raise _import_failed(name, error) from error
     if factory:
         _call_factory(module, name, factory)
+    _require_models(name, needs_models)
+    return module
+
+
+def _require_models(name: str, needs_models: bool) -> None:
     if needs_models and not registry.crm_names():
         raise UsageError(f"module {name!r} registers no CRM: call etlify.register(...)")
     if needs_models and not declarations.etlified_models():
         raise UsageError(f"module {name!r} etlifies no model: call Model.etlified_with(...)")
-    return module
 
 
 def chosen_models(args: argparse.Namespace) -> list[type] | None:

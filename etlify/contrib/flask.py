@@ -41,30 +41,29 @@ Settings, read from ``app.config`` (each set to its default when missing):
 
 Models are declared (``Model.etlified_with("hubspot", ...)``) after
 ``init_app``, once the CRM is registered. ``init_app`` adds the command group
-``flask etlify`` with ``sync``, ``status`` and ``errors``.
+``flask etlify``: every command of ``etlify`` (``create-tables``, ``sync``,
+``status``, ``errors``, ``reset-errors``, ``history``, ``serializer``,
+``init``), run on the app's own module with the same options, output and
+exit statuses.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 from playhouse.db_url import connect
 
 import etlify
-from etlify import declarations, registry
 from etlify.adapters import HubspotV3Adapter
-from etlify.cli.app import format_table
-from etlify.cli.sync import Outcomes, describe_stats
+from etlify.cli import command_help, main
 from etlify.jobs import ThreadPoolJobs
-from etlify.stale import Finder
-from etlify.state import rows as sync_rows
-from etlify.sync_stale import BatchSync
 
 __all__ = ["Etlify", "EtlifyState", "cli"]
 
@@ -160,99 +159,32 @@ def _register_hubspot(config: Any) -> None:
     )
 
 
-cli = AppGroup("etlify", help="Sync records to the CRMs and inspect their sync state.")
-
-
-@cli.command("sync")
-@click.option("--crm", "crm_name", default=None, help="Only this CRM (default: all).")
-@click.option(
-    "--model", "model_names", multiple=True, help="Only this model (its name); repeatable."
+cli = AppGroup(
+    "etlify",
+    help="Sync records to the CRMs and inspect their sync state: the commands of "
+    "`etlify`, on this app.",
 )
-@click.option("--inline", is_flag=True, help="Sync in this process instead of queueing jobs.")
-@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(min=1))
-@click.option("--dry-run", is_flag=True, help="Show what would be sent; send and write nothing.")
-@click.option("--progress", is_flag=True, help="Draw a progress bar on stderr.")
-def sync_command(
-    crm_name: str | None,
-    model_names: tuple[str, ...],
-    inline: bool,
-    batch_size: int,
-    dry_run: bool,
-    progress: bool,
-) -> None:
-    """Sync every stale record, in batches; exits with status 1 when some failed."""
-    try:
-        models = [etlify.model_for(name) for name in model_names] or None
-        if crm_name is not None:
-            registry.crm(crm_name)
-        with Outcomes() as seen:
-            stats = BatchSync.call(
-                models=models,
-                crm_name=crm_name,
-                async_=not inline,
-                batch_size=batch_size,
-                progress=progress or None,
-                dry_run=dry_run,
-            )
-            if not inline and not dry_run:
-                etlify.jobs.wait()  # count the outcomes of the queued jobs too
-    except etlify.ConfigurationError as error:
-        raise click.UsageError(str(error)) from None
-    if dry_run:
-        for step in stats["plan"]:
-            click.echo(f"{step['action']:<13} {step['model']} #{step['id']} -> {step['crm_name']}")
-        click.echo(describe_stats(stats, dry_run=True))
-    elif inline:
-        click.echo(describe_stats(stats))
-        if stats["errors"]:
-            raise click.exceptions.Exit(1)
-    else:
-        click.echo(f"queued {stats['total']} stale record(s)")
-        # The built-in pool dies with this process: let it finish first.
-        etlify.jobs.wait()
-        if seen.counts["errors"]:
-            click.echo(f"{seen.counts['errors']} record(s) failed: see flask etlify errors")
-            raise click.exceptions.Exit(1)
 
 
-@cli.command("status")
-def status_command() -> None:
-    """Per model and CRM: total, synced, stale, failing and exhausted counts."""
-    keys = ["total", "synced", "stale", "failing", "exhausted"]
-    rows = []
-    for config_ in declarations.configs():
-        counts = Finder.counts(config_)
-        rows.append([config_.resource_type, config_.crm_name, *(counts[key] for key in keys)])
-    if not rows:
-        click.echo("no etlified models")
-        return
-    click.echo(format_table(["model", "crm", *keys], rows))
+def _add_command(name: str, help_text: str) -> None:
+    """``flask etlify NAME ...``: ``etlify NAME ...`` on the app's own module."""
+
+    @cli.command(
+        name,
+        help=help_text,
+        add_help_option=False,  # --help goes to the command itself
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
+    @click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
+    def command(arguments: tuple[str, ...]) -> None:
+        module = sys.modules.get(current_app.import_name) or sys.modules["__main__"]
+        try:
+            code = main([name, *arguments], prog="flask etlify", app_module=module)
+        except SystemExit as stop:  # argparse's --help and usage errors
+            code = stop.code if isinstance(stop.code, int) else 2
+        raise click.exceptions.Exit(code)
 
 
-@cli.command("errors")
-@click.option("--crm", "crm_name", default=None, help="Only this CRM.")
-@click.option("--model", "model_name", default=None, help="Only this model (its name).")
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
-def errors_command(crm_name: str | None, model_name: str | None, limit: int) -> None:
-    """The failing records, newest failure first, with their last error."""
-    query = sync_rows.failing(None if model_name is None else [model_name], crm_name)
-    rows = [
-        [
-            row.resource_type,
-            row.resource_id,
-            row.crm_name,
-            row.error_count,
-            row.last_error_kind or "",
-            _first_line(row.last_error, 80),
-        ]
-        for row in query.limit(limit)
-    ]
-    if not rows:
-        click.echo("no failing records")
-        return
-    click.echo(format_table(["model", "id", "crm", "errors", "kind", "last error"], rows))
-
-
-def _first_line(text: str, width: int) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line if len(line) <= width else line[: width - 3] + "..."
+for _name, _help in command_help().items():
+    if _name != "demo":  # the demo builds an app of its own: `etlify demo`
+        _add_command(_name, _help)

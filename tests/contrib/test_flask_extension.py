@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import sys
 import threading
 
 import pytest
@@ -11,6 +14,7 @@ from peewee import SqliteDatabase
 import etlify
 from etlify import registry
 from etlify.adapters import HubspotV3Adapter
+from etlify.cli import command_help
 from etlify.contrib.flask import Etlify, EtlifyState
 from etlify.errors import ValidationFailed
 from etlify.jobs import ThreadPoolJobs
@@ -204,14 +208,16 @@ def test_sync_command_inline_sends_every_stale_record(synced_app, hubspot):
 def test_sync_command_queues_on_the_pool_and_waits_for_it(synced_app, hubspot):
     result = synced_app.test_cli_runner().invoke(args=["etlify", "sync", "--batch-size", "1"])
     assert result.exit_code == 0, result.output
-    assert result.output == "queued 2 stale record(s)\n"
+    assert result.output == (
+        "2 stale records (User 2): 2 synced, 0 not modified, 0 skipped, 0 buffered, 0 failed\n"
+    )
     assert hubspot.object_count("contacts") == 2
 
 
 def test_sync_command_dry_run_sends_nothing(synced_app, hubspot):
     result = synced_app.test_cli_runner().invoke(args=["etlify", "sync", "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert "create        User #1 -> hubspot" in result.output
+    assert result.output.startswith('User 1 create {"email": "ada@example.com"')
     assert "2 to send" in result.output
     assert "dry run, nothing sent" in result.output
     assert hubspot.requests == []
@@ -228,13 +234,14 @@ def test_sync_command_on_the_pool_exits_1_when_records_fail(synced_app, hubspot)
     hubspot.fail_next(n=100, status=400)
     result = synced_app.test_cli_runner().invoke(args=["etlify", "sync"])
     assert result.exit_code == 1
-    assert "2 record(s) failed" in result.output
+    assert "2 failed" in result.output
+    assert "etlify sync: hubspot: 2 records: " in result.output  # the summary, on stderr
 
 
 def test_sync_command_refuses_an_unknown_model(synced_app):
     result = synced_app.test_cli_runner().invoke(args=["etlify", "sync", "--model", "Nobody"])
     assert result.exit_code == 2
-    assert "no etlified model is registered as 'Nobody'" in result.output
+    assert "flask etlify sync: unknown model 'Nobody' (etlified models: User)" in result.output
 
 
 def test_sync_command_refuses_an_unknown_crm(synced_app):
@@ -251,8 +258,8 @@ def test_status_command_counts_synced_stale_and_failing_records(synced_app):
     result = synced_app.test_cli_runner().invoke(args=["etlify", "status"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
-        "model  crm      total  synced  stale  failing  exhausted",
-        "User   hubspot      2       1      1        1          0",
+        "model  crm      total  synced  stale  failing  over budget",
+        "User   hubspot      2       1      1        1            0",
     ]
 
 
@@ -262,8 +269,8 @@ def test_errors_command_lists_failing_records_with_their_error(synced_app):
     result = synced_app.test_cli_runner().invoke(args=["etlify", "errors"])
     assert result.exit_code == 0, result.output
     header, row = result.output.splitlines()
-    assert header.split() == ["model", "id", "crm", "errors", "kind", "last", "error"]
-    assert row.split()[:5] == ["User", "2", "hubspot", "1", "validation"]
+    assert header.split() == ["when", "model", "id", "crm", "kind", "errors", "last", "error"]
+    assert row.split()[2:7] == ["User", "2", "hubspot", "validation", "1"]
     assert "email is invalid" in row
 
 
@@ -271,6 +278,49 @@ def test_errors_command_says_when_nothing_fails(synced_app):
     result = synced_app.test_cli_runner().invoke(args=["etlify", "errors"])
     assert result.exit_code == 0
     assert result.output == "no failing records\n"
+
+
+def test_every_command_of_etlify_is_under_flask_etlify(synced_app):
+    result = synced_app.test_cli_runner().invoke(args=["etlify", "--help"])
+
+    for command in command_help():
+        if command != "demo":
+            assert f"  {command} " in result.output
+
+
+def test_a_flask_etlify_command_takes_the_options_of_its_etlify_twin(synced_app):
+    result = synced_app.test_cli_runner().invoke(args=["etlify", "errors", "--help"])
+
+    assert result.exit_code == 0
+    assert result.output.startswith("usage: flask etlify errors ")
+    assert "--kind KIND" in result.output and "--full" in result.output
+
+
+def test_flask_etlify_status_prints_what_etlify_status_prints(synced_app):
+    flask_output = synced_app.test_cli_runner().invoke(args=["etlify", "status"]).output
+    printed = io.StringIO()
+    module = sys.modules[__name__]  # any module: the app is imported already
+
+    with contextlib.redirect_stdout(printed), synced_app.app_context():
+        assert etlify.cli.main(["status"], app_module=module) == 0
+
+    assert flask_output == printed.getvalue()
+
+
+def test_flask_etlify_reset_errors_and_history_run_on_the_app(synced_app):
+    runner = synced_app.test_cli_runner()
+    runner.invoke(args=["etlify", "sync", "--inline"])
+    etlify.register("hubspot", adapter=failing_adapter())
+    grace = synced_app.models.User.get(email="grace@example.com")
+    grace.first_name = "Grace H."
+    grace.save()
+    assert grace.sync(async_=False) == etlify.Status.ERROR
+
+    reset = runner.invoke(args=["etlify", "reset-errors"])
+    history = runner.invoke(args=["etlify", "history"])
+
+    assert (reset.exit_code, reset.output) == (0, "reset 1 record\n")
+    assert history.exit_code == 0 and " cli " in history.output
 
 
 def failing_adapter() -> InMemoryAdapter:
