@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import contextvars
 import logging
 import os
 import threading
@@ -89,8 +90,16 @@ class ThreadPoolJobs:
                 return queued
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="etlify")
+            # In the context that queued it: what a CRM scope reads holds in the job.
             future = self._executor.submit(
-                self._run, model_name, perform_open, key, model_name, record_id, crm_name
+                contextvars.copy_context().run,
+                self._run,
+                model_name,
+                perform_open,
+                key,
+                model_name,
+                record_id,
+                crm_name,
             )
             self._queued[key] = future
             self._pending.add(future)
@@ -104,7 +113,14 @@ class ThreadPoolJobs:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="etlify")
             future = self._executor.submit(
-                self._run, model_name, perform_batch_open, None, model_name, record_ids, crm_name
+                contextvars.copy_context().run,
+                self._run,
+                model_name,
+                perform_batch_open,
+                None,
+                model_name,
+                record_ids,
+                crm_name,
             )
             self._pending.add(future)
         future.add_done_callback(self._forget)

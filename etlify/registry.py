@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -14,6 +15,8 @@ from .errors import ConfigurationError
 __all__ = [
     "CrmEntry",
     "register",
+    "build",
+    "add_scope",
     "crm",
     "crm_names",
     "is_enabled",
@@ -44,7 +47,20 @@ _crms: dict[str, CrmEntry] = {}
 _lock = threading.Lock()
 
 
-def register(
+def register(name: str, **options: Any) -> CrmEntry:
+    """Record a CRM under ``name`` (registering again replaces the entry).
+
+    This is the registry's half of :func:`etlify.register`, which also gives
+    the models the generated ``<name>_...`` methods. Takes the options of
+    :func:`build`.
+    """
+    entry = build(name, **options)
+    with _lock:
+        _crms[name] = entry
+    return entry
+
+
+def build(
     name: str,
     *,
     adapter: Any,
@@ -54,10 +70,7 @@ def register(
     max_sync_errors: int | None = None,
     **unknown: Any,
 ) -> CrmEntry:
-    """Record a CRM under ``name`` (registering again replaces the entry).
-
-    This is the registry's half of :func:`etlify.register`, which also gives
-    the models the generated ``<name>_...`` methods.
+    """The checked entry of a CRM ``name``, registered nowhere yet.
 
     :param adapter: an adapter *instance* (``upsert`` and ``delete``).
     :param enabled: ``False`` makes every sync and delete a no-op returning
@@ -112,14 +125,34 @@ def register(
             adapter, limiter = attach_rate_limit(adapter, rate_limit)
         except ConfigurationError as error:
             raise ConfigurationError(f"register({name!r}): {error}") from None
-    entry = CrmEntry(name, adapter, enabled, job_class, limiter, max_sync_errors)
-    with _lock:
-        _crms[name] = entry
-    return entry
+    return CrmEntry(name, adapter, enabled, job_class, limiter, max_sync_errors)
+
+
+#: Where the CRMs of the current context come from, before the registry's own:
+#: each returns ``{name: CrmEntry}`` (or ``None`` where it has nothing to say).
+_scopes: list[Callable[[], Mapping[str, CrmEntry] | None]] = []
+
+
+def add_scope(scope: Callable[[], Mapping[str, CrmEntry] | None]) -> None:
+    """Let ``scope()`` give the CRMs of the current context (a Flask app's, say).
+
+    :func:`crm` asks every scope first, and falls back on the registered
+    CRMs. The built-in pool runs each job in the context that queued it, so
+    a scope reading context variables holds in the jobs too.
+    """
+    if scope not in _scopes:
+        _scopes.append(scope)
 
 
 def crm(name: str) -> CrmEntry:
-    """The registered CRM ``name``; :class:`ConfigurationError` if there is none."""
+    """The CRM ``name`` of the current context, else the registered one.
+
+    :raises ConfigurationError: if there is none.
+    """
+    for scope in _scopes:
+        entries = scope()
+        if entries and name in entries:
+            return entries[name]
     try:
         return _crms[name]
     except KeyError:

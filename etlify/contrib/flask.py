@@ -56,11 +56,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import click
-from flask import Flask, current_app
+from flask import Flask, current_app, has_app_context
 from flask.cli import AppGroup
 from playhouse.db_url import connect
 
 import etlify
+from etlify import registry
 from etlify.adapters import HubspotV3Adapter
 from etlify.cli import command_help, main
 from etlify.jobs import ThreadPoolJobs
@@ -76,12 +77,18 @@ class EtlifyState:
 
     :ivar extension: the :class:`Etlify` instance.
     :ivar jobs: the dispatcher of async syncs (``etlify.config.jobs``).
-    :ivar registered: the CRM names this ``init_app`` registered (``["hubspot"]`` or ``[]``).
+    :ivar registered: the CRM names this ``init_app`` registered globally
+        (``["hubspot"]`` for the first app with a token, else ``[]``).
+    :ivar crms: this app's own CRMs, with its token and base URL: every sync
+        inside its app context (requests, CLI commands, the pool's jobs they
+        queue) goes to them.
     """
 
     extension: Etlify
     jobs: Any
     registered: list[str] = field(default_factory=list)
+    #: This app's CRMs (``{"hubspot": CrmEntry}``), used inside its app context.
+    crms: dict[str, registry.CrmEntry] = field(default_factory=dict)
 
 
 class Etlify:
@@ -119,17 +126,22 @@ class Etlify:
             database = config["ETLIFY_DATABASE"] = _connect(database)
         if database is not None:
             etlify.configure(database=database)
-        registered = []
-        if config["ETLIFY_HUBSPOT_TOKEN"] and "hubspot" not in etlify.crm_names():
-            _register_hubspot(config)
-            registered.append("hubspot")
+        registered, crms = [], {}
+        if config["ETLIFY_HUBSPOT_TOKEN"]:
+            options = _hubspot_options(config)
+            if "hubspot" in etlify.crm_names():  # another app's: this one gets its own
+                crms["hubspot"] = registry.build("hubspot", **options)
+            else:  # also the default outside any app context
+                etlify.register("hubspot", **options)
+                crms["hubspot"] = registry.entries()["hubspot"]
+                registered.append("hubspot")
         jobs = etlify.config.jobs
         if jobs is None:
             jobs = ThreadPoolJobs(max_workers=config["ETLIFY_POOL_SIZE"])
             etlify.configure(jobs=jobs)
             # Not a teardown callback: those run after every request.
             atexit.register(jobs.shutdown)
-        app.extensions["etlify"] = EtlifyState(self, jobs, registered)
+        app.extensions["etlify"] = EtlifyState(self, jobs, registered, crms)
         app.cli.add_command(cli)
 
 
@@ -144,19 +156,30 @@ def _connect(url: str) -> Any:
         ) from None
 
 
-def _register_hubspot(config: Any) -> None:
+def _hubspot_options(config: Any) -> dict[str, Any]:
+    """The ``register`` options of the HubSpot CRM an app's settings describe."""
     adapter = HubspotV3Adapter(
         access_token=config["ETLIFY_HUBSPOT_TOKEN"],
         base_url=config["ETLIFY_HUBSPOT_BASE_URL"],
         # One connection per worker thread, plus the request threads.
         pool_maxsize=max(10, config["ETLIFY_POOL_SIZE"] + 2),
     )
-    etlify.register(
-        "hubspot",
-        adapter=adapter,
-        enabled=config["ETLIFY_ENABLED"],
-        rate_limit=config["ETLIFY_RATE_LIMIT"],
-    )
+    return {
+        "adapter": adapter,
+        "enabled": config["ETLIFY_ENABLED"],
+        "rate_limit": config["ETLIFY_RATE_LIMIT"],
+    }
+
+
+def _app_crms() -> dict[str, registry.CrmEntry] | None:
+    """The CRMs of the current Flask app, inside an app context."""
+    if not has_app_context():
+        return None
+    state = current_app.extensions.get("etlify")
+    return state.crms if isinstance(state, EtlifyState) else None
+
+
+registry.add_scope(_app_crms)
 
 
 cli = AppGroup(
