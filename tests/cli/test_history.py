@@ -14,19 +14,12 @@ from peewee import SqliteDatabase
 import etlify
 from etlify.state import finish_run, start_run
 
+from ..clock import Clock
 from .conftest import run
 
 START = dt.datetime(2026, 12, 6, 21, 0, 0)
 
 
-class Clock:
-    """Etlify's clock, set by the tests (the suite's ``reset()`` restores the real one)."""
-
-    def __init__(self, now: dt.datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 def add_run(

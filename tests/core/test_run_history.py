@@ -20,21 +20,12 @@ from etlify.state import (
     tables_required,
 )
 
+from ..clock import Clock
+
 #: Whole seconds: MariaDB's DATETIME keeps no fraction.
 START = dt.datetime(2026, 12, 6, 21, 0, 0)
 
 
-class Clock:
-    """Etlify's clock, moved by the tests."""
-
-    def __init__(self, now: dt.datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += dt.timedelta(**delta)
 
 
 @pytest.fixture
