@@ -32,12 +32,15 @@ Settings, read from ``app.config`` (each set to its default when missing):
 ``ETLIFY_POOL_SIZE``
     Worker threads of the built-in job pool (default 4). The pool is
     installed as ``etlify.config.jobs`` unless a dispatcher is configured
-    already, and is drained and stopped when the process exits.
+    already, and is drained and stopped when the process exits. The pool is
+    one per process: a later app asking for another size gets a warning.
 ``ETLIFY_DATABASE``
     The peewee database holding Etlify's sync-state tables, or its URL
     (``sqlite:///app.db``, ``postgresql://...``: ``playhouse.db_url``), so
     that it can come from ``app.config.from_prefixed_env()`` (default
-    ``None``: the database of the first etlified model).
+    ``None``: the database of the first etlified model). The sync state is
+    one per process, like the models' binding it is joined with in SQL: a
+    later app with another database moves it there (logged at INFO).
 
 Models are declared (``Model.etlified_with("hubspot", ...)``) after
 ``init_app``, once the CRM is registered. ``init_app`` adds the command group
@@ -50,8 +53,10 @@ exit statuses.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +72,8 @@ from etlify.cli import command_help, main
 from etlify.jobs import ThreadPoolJobs
 
 __all__ = ["Etlify", "EtlifyState", "cli"]
+
+logger = logging.getLogger("etlify")
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 
@@ -114,6 +121,7 @@ class Etlify:
                 "import and use that instance instead of initialising another."
             )
         config = app.config
+        pool_size_set = "ETLIFY_POOL_SIZE" in config
         config.setdefault("ETLIFY_HUBSPOT_TOKEN", os.environ.get("HUBSPOT_PRIVATE_APP_TOKEN"))
         config.setdefault("ETLIFY_HUBSPOT_BASE_URL", DEFAULT_BASE_URL)
         config.setdefault("ETLIFY_RATE_LIMIT", None)
@@ -125,7 +133,7 @@ class Etlify:
         if isinstance(database, str):
             database = config["ETLIFY_DATABASE"] = _connect(database)
         if database is not None:
-            etlify.configure(database=database)
+            _bind_state_database(app, database)
         registered, crms = [], {}
         if config["ETLIFY_HUBSPOT_TOKEN"]:
             options = _hubspot_options(config)
@@ -141,8 +149,34 @@ class Etlify:
             etlify.configure(jobs=jobs)
             # Not a teardown callback: those run after every request.
             atexit.register(jobs.shutdown)
+        elif pool_size_set and getattr(jobs, "max_workers", None) not in (
+            None,
+            config["ETLIFY_POOL_SIZE"],
+        ):
+            warnings.warn(
+                f"ETLIFY_POOL_SIZE={config['ETLIFY_POOL_SIZE']!r} of the Flask app "
+                f"{app.name!r} is not used: the process already has a job pool with "
+                f"{jobs.max_workers} workers (one per process, made by the first app "
+                "or by etlify.configure(jobs=...)).",
+                stacklevel=2,
+            )
         app.extensions["etlify"] = EtlifyState(self, jobs, registered, crms)
         app.cli.add_command(cli)
+
+
+def _bind_state_database(app: Flask, database: Any) -> None:
+    """Keep the sync state in ``database``; say so when another app's was there.
+
+    The state is one per process, like the binding of the models it is joined
+    with in SQL, so the latest app's database wins (one app per test).
+    """
+    bound = etlify.config.database
+    if bound is not None and bound is not database:
+        logger.info(
+            "Flask app %r moves Etlify's sync state from %r to its own ETLIFY_DATABASE %r",
+            app.name, bound, database,
+        )
+    etlify.configure(database=database)
 
 
 def _connect(url: str) -> Any:

@@ -132,7 +132,8 @@ def test_the_pool_size_sets_the_workers_of_the_built_in_pool(flask_app):
 def test_a_dispatcher_configured_beforehand_is_kept(flask_app):
     jobs = ThreadPoolJobs(max_workers=2)
     etlify.configure(jobs=jobs)
-    app = flask_app(ETLIFY_POOL_SIZE=7)
+    with pytest.warns(UserWarning, match="ETLIFY_POOL_SIZE=7 .* is not used"):
+        app = flask_app(ETLIFY_POOL_SIZE=7)
     assert etlify.config.jobs is jobs
     assert app.extensions["etlify"].jobs is jobs
 

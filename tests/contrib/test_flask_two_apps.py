@@ -109,3 +109,35 @@ def test_outside_any_app_context_the_first_apps_registration_is_the_default(
 
     assert models.User.create(email="ada@example.com").sync(async_=False) == "synced"
     assert [emails(hubspot) for hubspot in two_hubspots] == [["ada@example.com"], []]
+
+
+def test_a_later_app_asking_for_another_pool_size_is_warned(two_apps):
+    app = Flask("third")
+    app.config.update(ETLIFY_POOL_SIZE=9)
+
+    with pytest.warns(UserWarning, match=r"ETLIFY_POOL_SIZE=9 of the Flask app 'third'"):
+        Etlify(app)
+
+    assert app.extensions["etlify"].jobs is two_apps[0][0].extensions["etlify"].jobs
+
+
+def test_a_later_app_with_the_pools_own_size_is_not_warned(two_apps, recwarn):
+    app = Flask("third")
+    app.config.update(ETLIFY_POOL_SIZE=4)
+
+    Etlify(app)
+
+    assert [str(w.message) for w in recwarn] == []
+
+
+def test_a_later_app_with_another_database_moves_the_sync_state_there(
+    two_apps, tmp_path, caplog
+):
+    app = Flask("third")
+    app.config.update(ETLIFY_DATABASE=f"sqlite:///{tmp_path / 'third.db'}")
+
+    with caplog.at_level("INFO", logger="etlify"):
+        Etlify(app)
+
+    assert etlify.config.database is app.config["ETLIFY_DATABASE"]
+    assert "Flask app 'third' moves Etlify's sync state" in caplog.text
