@@ -5,7 +5,10 @@ only provides fixtures: nothing changes until a test asks for one.
 
 - ``fake_hubspot``: a :class:`~etlify.testing.hubspot.FakeHubSpot` started once
   per session and emptied before each test that uses it; point the adapter at
-  ``fake_hubspot.url`` with ``fake_hubspot.token``.
+  ``fake_hubspot.url`` with ``fake_hubspot.token``. It keeps the emulator's
+  realistic rate limits (190 requests per rolling 10 s, 650,000 a day, with
+  HubSpot's headers), so code that ignores them fails here, not in
+  production; each test starts with both counts at zero.
 - ``etlify_immediate``: every async sync of the test runs inline
   (:func:`~etlify.testing.immediate`).
 - ``etlify_isolated``: after the test, Etlify is put back as it was once the
@@ -36,7 +39,15 @@ def _etlify_fake_hubspot_server() -> Iterator[FakeHubSpot]:
 
 @pytest.fixture
 def fake_hubspot(_etlify_fake_hubspot_server: FakeHubSpot) -> FakeHubSpot:
-    """The session's HubSpot emulator, emptied for this test (objects, requests, faults)."""
+    """The session's HubSpot emulator, emptied for this test (objects, requests, faults).
+
+    Its rate limits are a Professional private app's, as by default in
+    :class:`~etlify.testing.hubspot.FakeHubSpot`: 190 requests per rolling
+    10 s and 650,000 a day, with the ``X-HubSpot-RateLimit-*`` headers; the
+    10-second window and the day's count start empty in every test. A test
+    that must send more than 190 requests within 10 s and is not about rate
+    limits is better served by its own ``FakeHubSpot(rate_limit=None)``.
+    """
     _etlify_fake_hubspot_server.reset()
     return _etlify_fake_hubspot_server
 

@@ -13,8 +13,15 @@ import pytest
 import urllib3
 
 from etlify.testing.hubspot import FakeHubSpot
+from etlify.testing.hubspot.server import DAILY_LIMIT, RATE_LIMIT
 
 CONTACTS = "/crm/v3/objects/contacts"
+TEN_SECOND_HEADERS = (
+    "X-HubSpot-RateLimit-Max",
+    "X-HubSpot-RateLimit-Remaining",
+    "X-HubSpot-RateLimit-Interval-Milliseconds",
+)
+DAILY_HEADERS = ("X-HubSpot-RateLimit-Daily", "X-HubSpot-RateLimit-Daily-Remaining")
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
@@ -627,8 +634,159 @@ def test_rate_limit_headers_count_down():
         assert int(first["X-HubSpot-RateLimit-Daily-Remaining"]) > 100_000
 
 
-def test_no_rate_limit_headers_when_rate_limit_is_off(api):
-    assert "X-HubSpot-RateLimit-Max" not in api("GET", CONTACTS)[1]
+def test_default_rate_limits_are_a_professional_private_apps():
+    assert (RATE_LIMIT, DAILY_LIMIT) == (190, 650_000)
+
+
+def test_rate_limit_headers_are_sent_by_default(api):
+    status, headers, _ = api("GET", CONTACTS)
+    assert status == 200
+    assert headers["X-HubSpot-RateLimit-Max"] == "190"
+    assert headers["X-HubSpot-RateLimit-Remaining"] == "189"
+    assert headers["X-HubSpot-RateLimit-Interval-Milliseconds"] == "10000"
+    assert headers["X-HubSpot-RateLimit-Daily"] == "650000"
+    assert headers["X-HubSpot-RateLimit-Daily-Remaining"] == "649999"
+
+
+def test_remaining_and_daily_remaining_count_down_by_default(api):
+    answers = [api("POST", CONTACTS, {"properties": {}})[1] for _ in range(3)]
+    assert [h["X-HubSpot-RateLimit-Remaining"] for h in answers] == ["189", "188", "187"]
+    assert [h["X-HubSpot-RateLimit-Daily-Remaining"] for h in answers] == [
+        "649999",
+        "649998",
+        "649997",
+    ]
+
+
+def test_default_window_answers_429_ten_secondly_rolling_with_headers_after_190(api):
+    statuses = [api("GET", CONTACTS)[0] for _ in range(190)]
+    status, headers, body = api("GET", CONTACTS)
+    assert statuses == [200] * 190
+    assert status == 429
+    assert body["policyName"] == "TEN_SECONDLY_ROLLING" and body["errorType"] == "RATE_LIMIT"
+    assert headers["X-HubSpot-RateLimit-Max"] == "190"
+    assert headers["X-HubSpot-RateLimit-Remaining"] == "0"
+    assert headers["X-HubSpot-RateLimit-Interval-Milliseconds"] == "10000"
+    assert headers["X-HubSpot-RateLimit-Daily"] == "650000"
+    # The refused request is not counted against the day.
+    assert headers["X-HubSpot-RateLimit-Daily-Remaining"] == str(650_000 - 190)
+
+
+def test_daily_cap_answers_429_daily_without_retry_after():
+    with FakeHubSpot(daily_limit=1000, retry_after=2) as hs:
+        api = Client(hs)
+        hs.daily_used = 999
+        last = api("GET", CONTACTS)
+        status, headers, body = api("GET", CONTACTS)
+        assert last[0] == 200 and last[1]["X-HubSpot-RateLimit-Daily-Remaining"] == "0"
+        assert status == 429
+        assert body["message"] == "You have reached your daily limit."
+        assert body["errorType"] == "RATE_LIMIT" and body["policyName"] == "DAILY"
+        assert body["status"] == "error" and body["requestId"]
+        assert body["correlationId"] == headers["X-HubSpot-Correlation-Id"]
+        assert "Retry-After" not in headers
+        assert headers["X-HubSpot-RateLimit-Daily"] == "1000"
+        assert headers["X-HubSpot-RateLimit-Daily-Remaining"] == "0"
+
+
+def test_daily_429_carries_the_window_headers_without_spending_the_window(hs, api):
+    api("GET", CONTACTS)
+    hs.daily_used = DAILY_LIMIT
+    status, headers, _ = api("GET", CONTACTS)
+    assert status == 429
+    assert headers["X-HubSpot-RateLimit-Max"] == "190"
+    assert headers["X-HubSpot-RateLimit-Remaining"] == "189"
+    assert headers["X-HubSpot-RateLimit-Interval-Milliseconds"] == "10000"
+
+
+def test_daily_cap_holds_after_the_window_rolls_over():
+    with FakeHubSpot(rate_limit=5, rate_window=0.2) as hs:
+        api = Client(hs)
+        hs.daily_used = DAILY_LIMIT
+        assert api("GET", CONTACTS)[2]["policyName"] == "DAILY"
+        time.sleep(0.25)
+        assert api("GET", CONTACTS)[2]["policyName"] == "DAILY"
+
+
+def test_daily_count_survives_window_roll_over():
+    with FakeHubSpot(rate_limit=2, rate_window=0.3) as hs:
+        api = Client(hs)
+        assert [api("GET", CONTACTS)[0] for _ in range(3)] == [200, 200, 429]
+        time.sleep(0.35)
+        status, headers, _ = api("GET", CONTACTS)
+        assert status == 200
+        assert headers["X-HubSpot-RateLimit-Remaining"] == "1"
+        assert headers["X-HubSpot-RateLimit-Daily-Remaining"] == str(DAILY_LIMIT - 3)
+        assert hs.daily_used == 3
+
+
+def test_reset_restarts_the_daily_count(hs, api):
+    hs.daily_used = DAILY_LIMIT
+    assert api("GET", CONTACTS)[0] == 429
+    hs.reset()
+    status, headers, _ = api("GET", CONTACTS)
+    assert status == 200
+    assert headers["X-HubSpot-RateLimit-Daily-Remaining"] == str(DAILY_LIMIT - 1)
+    assert hs.daily_used == 1
+
+
+def test_daily_used_counts_admitted_requests_only(hs, api):
+    hs.fail_next(1, status=503)
+    api("GET", CONTACTS)  # an injected fault
+    Client(hs, token="wrong")("GET", CONTACTS)  # a 401
+    api("GET", CONTACTS)
+    assert hs.daily_used == 1
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, "3", True])
+def test_daily_used_refuses_what_is_not_a_count(hs, value):
+    with pytest.raises(ValueError, match="daily_used"):
+        hs.daily_used = value
+
+
+def test_search_counts_toward_the_daily_limit(hs, api):
+    api.search({})
+    headers = api("GET", CONTACTS)[1]
+    assert headers["X-HubSpot-RateLimit-Daily-Remaining"] == str(DAILY_LIMIT - 2)
+
+
+def test_search_at_the_daily_cap_answers_429_daily_without_headers(hs, api):
+    hs.daily_used = DAILY_LIMIT
+    status, headers, body = api.search({})
+    assert status == 429 and body["policyName"] == "DAILY"
+    assert not any(k.lower().startswith("x-hubspot-ratelimit") for k in headers)
+
+
+def test_rate_limit_none_sends_no_ten_second_headers():
+    with FakeHubSpot(rate_limit=None) as hs:
+        headers = Client(hs)("GET", CONTACTS)[1]
+        assert not any(name in headers for name in TEN_SECOND_HEADERS)
+        assert headers["X-HubSpot-RateLimit-Daily-Remaining"] == str(DAILY_LIMIT - 1)
+
+
+def test_rate_limit_none_does_not_throttle():
+    with FakeHubSpot(rate_limit=None) as hs:
+        api = Client(hs)
+        assert {api("GET", CONTACTS)[0] for _ in range(RATE_LIMIT + 10)} == {200}
+
+
+def test_daily_limit_none_sends_no_daily_headers():
+    with FakeHubSpot(daily_limit=None) as hs:
+        headers = Client(hs)("GET", CONTACTS)[1]
+        assert not any(name in headers for name in DAILY_HEADERS)
+        assert headers["X-HubSpot-RateLimit-Remaining"] == "189"
+
+
+def test_no_limits_send_no_rate_limit_headers_at_all():
+    with FakeHubSpot(rate_limit=None, daily_limit=None) as hs:
+        headers = Client(hs)("GET", CONTACTS)[1]
+        assert not any(k.lower().startswith("x-hubspot-ratelimit") for k in headers)
+
+
+@pytest.mark.parametrize("option", ["rate_limit", "daily_limit"])
+def test_a_limit_below_one_is_refused(option):
+    with pytest.raises(ValueError, match=option):
+        FakeHubSpot(**{option: 0})
 
 
 def test_rate_window_answers_429_with_hubspot_body_once_spent():
@@ -834,6 +992,46 @@ def test_create_with_associations_links_the_records(api):
     assert read["associations"]["companies"]["results"] == [
         {"id": company, "type": "contact_to_company"}
     ]
+
+
+def serve_cli(*options):
+    """Start the command line emulator; its process and URL."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "etlify.testing.hubspot", "--port", "0", *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = re.search(r"http://127\.0\.0\.1:\d+", process.stdout.readline()).group(0)
+    token = process.stdout.readline().strip().removeprefix("Token: ")
+    return process, url, token
+
+
+def cli_headers(*options):
+    """The headers of the command line emulator's answer to one GET of contacts."""
+    process, url, token = serve_cli(*options)
+    try:
+        response = urllib3.PoolManager(retries=False).request(
+            "GET", url + CONTACTS, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status == 200
+        return response.headers
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+
+
+def test_cli_sends_the_default_rate_limit_headers():
+    headers = cli_headers()
+    assert headers["X-HubSpot-RateLimit-Max"] == "190"
+    assert headers["X-HubSpot-RateLimit-Daily"] == "650000"
+
+
+def test_cli_rate_limit_and_daily_limit_options():
+    headers = cli_headers("--rate-limit", "0", "--daily-limit", "5000")
+    assert not any(name in headers for name in TEN_SECOND_HEADERS)
+    assert headers["X-HubSpot-RateLimit-Daily"] == "5000"
+    assert headers["X-HubSpot-RateLimit-Daily-Remaining"] == "4999"
 
 
 def test_cli_serves_until_terminated():

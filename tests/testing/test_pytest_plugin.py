@@ -154,6 +154,31 @@ def test_fake_hubspot_is_emptied_before_each_test(pytester):
     result.assert_outcomes(passed=2)
 
 
+def test_fake_hubspot_keeps_the_default_rate_limits_with_counts_emptied_per_test(pytester):
+    result = run_suite(
+        pytester,
+        """
+        import urllib3
+
+        import pytest
+
+
+        @pytest.mark.parametrize("run", [1, 2])
+        def test_window_and_day_start_empty(fake_hubspot, run):
+            answer = urllib3.PoolManager(retries=False).request(
+                "GET",
+                fake_hubspot.url + "/crm/v3/objects/contacts",
+                headers={"Authorization": f"Bearer {fake_hubspot.token}"},
+            )
+            assert answer.headers["X-HubSpot-RateLimit-Max"] == "190"
+            assert answer.headers["X-HubSpot-RateLimit-Remaining"] == "189"
+            assert answer.headers["X-HubSpot-RateLimit-Daily-Remaining"] == "649999"
+        """,
+    )
+
+    result.assert_outcomes(passed=2)
+
+
 def test_etlify_immediate_runs_an_async_sync_inline(pytester):
     result = run_suite(
         pytester,

@@ -7,6 +7,7 @@ id to every error body (see :func:`with_correlation_id`).
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 PORTAL_ID = 12345678
@@ -59,7 +60,13 @@ def conflict(message: str) -> ApiError:
 
 
 def rate_limited(policy: str, retry_after: float | None = None) -> ApiError:
-    """A 429 with HubSpot's ``RATE_LIMIT`` body for ``policy`` (``TEN_SECONDLY_ROLLING``...)."""
+    """A 429 with HubSpot's ``RATE_LIMIT`` body for ``policy``.
+
+    ``policy`` is ``TEN_SECONDLY_ROLLING`` (the burst window), ``DAILY`` or
+    ``SECONDLY`` (search). The body is the one HubSpot documents for the daily
+    limit, ``requestId`` included; ``retry_after`` (seconds) adds a
+    ``Retry-After`` header.
+    """
     if policy == "SECONDLY":
         message = "You have reached your secondly limit."
     else:
@@ -70,6 +77,7 @@ def rate_limited(policy: str, retry_after: float | None = None) -> ApiError:
         "errorType": "RATE_LIMIT",
         "correlationId": None,
         "policyName": policy,
+        "requestId": str(uuid.uuid4()),
     }
     headers = {}
     if retry_after is not None:

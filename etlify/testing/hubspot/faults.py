@@ -26,12 +26,16 @@ class Window:
 
     def admit(self, now: float) -> int | None:
         """Count a request at ``now``: the remaining budget, or None when over the limit."""
-        while self.times and self.times[0] <= now - self.seconds:
-            self.times.popleft()
-        if len(self.times) >= self.limit:
+        if self.remaining(now) == 0:
             return None
         self.times.append(now)
         return self.limit - len(self.times)
+
+    def remaining(self, now: float) -> int:
+        """The budget left at ``now``, counting nothing."""
+        while self.times and self.times[0] <= now - self.seconds:
+            self.times.popleft()
+        return max(0, self.limit - len(self.times))
 
     def reset(self) -> None:
         """Forget every counted request."""

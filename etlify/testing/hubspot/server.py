@@ -3,8 +3,10 @@
 It is a real HTTP server on 127.0.0.1 answering like HubSpot: objects
 (contacts, companies, deals, tickets, custom ``p<portal>_<name>`` and
 ``2-<digits>`` types), search, batches with 207 partial results, the bearer
-token check, the 10-second rate-limit window and its headers, the search
-per-second limit, v4 default associations, and fault injection::
+token check, HubSpot's rate limits with their ``X-HubSpot-RateLimit-*``
+headers (by default those of a Professional private app: 190 requests per
+rolling 10 s and 650,000 a day), the search per-second limit, v4 default
+associations, and fault injection::
 
     with FakeHubSpot() as hs:
         adapter = HubspotV3Adapter(access_token=hs.token, base_url=hs.url)
@@ -15,7 +17,15 @@ Choices where HubSpot's behaviour is unknown or left out:
 
 * An unknown object type answers 400 ``Unable to infer object type from: x``.
 * Emails are stored lowercased and matched case-insensitively.
-* A rate-limited (429) request does not consume the window's budget.
+* A rate-limited (429) request consumes neither the window's budget nor the
+  day's. A 401 (unknown token) and an injected fault count against neither and
+  carry no rate-limit headers.
+* The daily count belongs to the one accepted token (the portal). It counts
+  every admitted request, searches included: the reference marks "search
+  counts toward the daily limit" UNCONFIRMED and this follows it. It never
+  resets by itself (HubSpot resets it at the portal's midnight); ``reset()``
+  does, and ``daily_used`` can be set to reach the cap quickly. At the cap
+  every request, searches too, answers 429 ``DAILY`` with no ``Retry-After``.
 * Batch results come back in a seeded shuffled order; ``objectWriteTraceId``
   is not echoed in successful results.
 * A batch input that fails validation or conflicts fails the whole batch
@@ -59,9 +69,18 @@ from .http import Drip, Server, encode
 from .schema import canonical_type, unique_key
 from .store import Store, TypeStore
 
-__all__ = ["FakeHubSpot", "RecordedRequest"]
+__all__ = ["DAILY_LIMIT", "RATE_LIMIT", "FakeHubSpot", "RecordedRequest"]
 
-DAILY_LIMIT = 500_000
+#: The burst limit of a Professional or Enterprise private app: 190 requests
+#: per rolling 10 s (was 150) [CL-LIMITS: "Increasing our API limits",
+#: https://developers.hubspot.com/changelog/increasing-our-api-limits].
+RATE_LIMIT = 190
+
+#: The daily limit of a Professional private app: 650,000 requests a day per
+#: account (was 500,000), from the same changelog [CL-LIMITS], read first-hand.
+#: Third-party quotes of HubSpot's newer usage-guidelines page say 625,000;
+#: Enterprise gets 1,000,000.
+DAILY_LIMIT = 650_000
 
 
 class RecordedRequest:
@@ -92,9 +111,26 @@ class RecordedRequest:
 class FakeHubSpot:
     """A HubSpot CRM v3 API emulator served over HTTP on a free local port.
 
+    By default it meters requests as HubSpot meters a Professional private
+    app, and every answer that is not a search's (429s included) carries
+    ``X-HubSpot-RateLimit-Max``, ``-Remaining``, ``-Interval-Milliseconds``,
+    ``-Daily`` and ``-Daily-Remaining``.
+
     :param token: the accepted bearer token (a random ``pat-na1-...`` if None).
-    :param rate_limit: requests allowed per ``rate_window`` seconds; None: no limit
-        and no ``X-HubSpot-RateLimit-*`` headers.
+    :param rate_limit: requests allowed per rolling ``rate_window`` seconds
+        (default 190, a Professional or Enterprise private app); over it a
+        request answers 429 ``TEN_SECONDLY_ROLLING``. None: no window and no
+        ``Max``/``Remaining``/``Interval-Milliseconds`` headers, for benchmarks
+        and tests that send many requests and are not about rate limits.
+    :param rate_window: the window's length in seconds (10, as HubSpot's).
+    :param daily_limit: requests allowed per day to the token (default 650,000,
+        a Professional private app); at the cap a request answers 429
+        ``DAILY``. It is independent of ``rate_limit``: with
+        ``rate_limit=None`` the ``Daily`` and ``Daily-Remaining`` headers are
+        still sent, because a private app's daily allowance is the portal's,
+        not the burst window's. None: no daily limit and no daily headers, as
+        for a public (OAuth) app; pass ``rate_limit=None, daily_limit=None``
+        for an emulator that sends no rate-limit header at all.
     :param search_rate_limit: search requests allowed per second; None: no limit.
     :param properties: extra property definitions, ``{object_type: {name: spec}}``
         where spec is a type name or ``{"type", "unique", "options"}``; they add
@@ -104,7 +140,8 @@ class FakeHubSpot:
     :param error_rate: share of requests answered 500/502/503.
     :param drop_rate: share of connections closed without an answer.
     :param burst_429_rate: share of requests answered 429 ``TEN_SECONDLY_ROLLING``.
-    :param retry_after: seconds for ``Retry-After`` on 429s (None: no header).
+    :param retry_after: seconds for ``Retry-After`` on 429s (None: no header);
+        a ``DAILY`` 429 never carries one.
     :param search_index_lag: seconds a written object stays invisible to search.
     :param seed: random faults and result shuffling are reproducible from it.
     """
@@ -114,8 +151,9 @@ class FakeHubSpot:
         token: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
-        rate_limit: int | None = None,
+        rate_limit: int | None = RATE_LIMIT,
         rate_window: float = 10.0,
+        daily_limit: int | None = DAILY_LIMIT,
         search_rate_limit: int | None = None,
         properties: dict[str, dict[str, Any]] | None = None,
         strict_properties: bool = True,
@@ -134,8 +172,12 @@ class FakeHubSpot:
         self._api = Api(self._store, shuffle_seed=seed)
         self._faults = Faults(seed, error_rate, drop_rate, burst_429_rate, latency)
         self._rate_lock = threading.Lock()
+        for name, value in (("rate_limit", rate_limit), ("daily_limit", daily_limit)):
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1, or None for no limit; got {value!r}.")
         self._window = Window(rate_limit, rate_window) if rate_limit else None
         self._search_window = Window(search_rate_limit, 1.0) if search_rate_limit else None
+        self._daily_limit = daily_limit
         self._daily_used = 0
         self._requests: list[RecordedRequest] = []
         self._requests_lock = threading.Lock()
@@ -251,8 +293,31 @@ class FakeHubSpot:
                     if record.properties.get(name):
                         index[unique_key(name, record.properties[name])] = record.id
 
+    @property
+    def daily_limit(self) -> int | None:
+        """Requests the token may make per day (None: no daily limit)."""
+        return self._daily_limit
+
+    @property
+    def daily_used(self) -> int:
+        """Requests counted against the token's day so far (see ``daily_limit``).
+
+        Settable, so that a test reaches the daily cap without sending every
+        request: ``hs.daily_used = hs.daily_limit - 1``. :meth:`reset` sets it to 0.
+        """
+        with self._rate_lock:
+            return self._daily_used
+
+    @daily_used.setter
+    def daily_used(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"daily_used must be an int >= 0, not {value!r}.")
+        with self._rate_lock:
+            self._daily_used = value
+
     def reset(self) -> None:
-        """Forget objects, associations, requests, rate windows and queued failures."""
+        """Forget objects, associations, requests, rate windows, the day's count
+        and queued failures."""
         with self._store.lock:
             self._store.reset()
             self._api.reset()
@@ -388,27 +453,45 @@ class FakeHubSpot:
         )
 
     def _admit(self, search: bool) -> dict[str, str]:
-        """Count a request against the rate limits; its rate headers, or raise the 429."""
+        """Count a request against the rate limits; its rate headers, or raise the 429.
+
+        The daily cap is checked first: no window reopening helps then. A
+        rejected request counts against nothing.
+        """
         now = time.monotonic()
         with self._rate_lock:
+            failure: ApiError | None = None
+            if self._daily_limit is not None and self._daily_used >= self._daily_limit:
+                failure = rate_limited("DAILY")
             if search:
-                if self._search_window and self._search_window.admit(now) is None:
-                    raise rate_limited("SECONDLY", self.retry_after)
-                return {}
-            if self._window is None:
-                return {}
-            remaining = self._window.admit(now)
-            if remaining is not None:
+                if failure is None and self._search_window:
+                    if self._search_window.admit(now) is None:
+                        failure = rate_limited("SECONDLY", self.retry_after)
+                if failure is None:
+                    self._daily_used += 1
+                    return {}
+                raise failure  # search answers carry no rate-limit headers
+            headers: dict[str, str] = {}
+            if self._window is not None:
+                if failure is not None:
+                    remaining = self._window.remaining(now)
+                else:
+                    remaining = self._window.admit(now)
+                    if remaining is None:
+                        failure = rate_limited("TEN_SECONDLY_ROLLING", self.retry_after)
+                headers["X-HubSpot-RateLimit-Interval-Milliseconds"] = str(
+                    int(self._window.seconds * 1000)
+                )
+                headers["X-HubSpot-RateLimit-Max"] = str(self._window.limit)
+                headers["X-HubSpot-RateLimit-Remaining"] = str(remaining or 0)
+            if failure is None:
                 self._daily_used += 1
-            headers = {
-                "X-HubSpot-RateLimit-Daily": str(DAILY_LIMIT),
-                "X-HubSpot-RateLimit-Daily-Remaining": str(DAILY_LIMIT - self._daily_used),
-                "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(self._window.seconds * 1000)),
-                "X-HubSpot-RateLimit-Max": str(self._window.limit),
-                "X-HubSpot-RateLimit-Remaining": str(remaining or 0),
-            }
-        if remaining is None:
-            failure = rate_limited("TEN_SECONDLY_ROLLING", self.retry_after)
+            if self._daily_limit is not None:
+                headers["X-HubSpot-RateLimit-Daily"] = str(self._daily_limit)
+                headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(
+                    max(0, self._daily_limit - self._daily_used)
+                )
+        if failure is not None:
             failure.headers.update(headers)
             raise failure
         return headers
