@@ -25,7 +25,14 @@ import threading
 import time
 
 from .config import config
-from .errors import AdapterError, CircuitOpen, RateLimited, TransportError, Unauthorized
+from .errors import (
+    AdapterError,
+    CircuitOpen,
+    RateLimited,
+    ReserveReached,
+    TransportError,
+    Unauthorized,
+)
 
 __all__ = ["Breaker", "is_unreachable"]
 
@@ -96,8 +103,8 @@ class Breaker:
         return True
 
     def _opens(self, error: AdapterError) -> bool:
-        if isinstance(error, CircuitOpen):
-            return False
+        if isinstance(error, (CircuitOpen, ReserveReached)):
+            return False  # not the CRM's refusal: single syncs may still pass
         if isinstance(error, (Unauthorized, RateLimited)) or is_unreachable(error):
             return True
         if isinstance(error, TransportError):

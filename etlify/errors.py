@@ -20,6 +20,7 @@ __all__ = [
     "Unauthorized",
     "NotFound",
     "RateLimited",
+    "ReserveReached",
     "UnconfirmedCreate",
     "ValidationFailed",
     "DuplicateKey",
@@ -91,6 +92,12 @@ class RateLimited(ApiError):
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
+
+
+class ReserveReached(RateLimited):
+    """Not sent: the day's budget is down to the reserve kept for single syncs
+    (the rate limit's ``daily_reserve``), and this request is a backfill's.
+    It stops that run and no other work: single syncs still pass."""
 
 
 class ValidationFailed(ApiError):

@@ -78,7 +78,10 @@ def build(
     :param job_class: anything with ``perform_later(model_name, record_id, crm_name)``
         that runs this CRM's async syncs instead of the built-in pool.
     :param rate_limit: ``{"max_requests": int, "period": seconds}``: one
-        thread-safe limiter shared by every call to this adapter.
+        thread-safe limiter shared by every call to this adapter; with
+        ``"shared": "redis://..."`` (or ``"database"``) one budget for every
+        process, named by ``"key"`` (default: the CRM's name). See
+        :class:`~etlify.ratelimit.RateLimiter` for every option.
     :param max_sync_errors: this CRM's retry budget (default: the global one).
     :raises ConfigurationError: for a bad name, an unknown option, an adapter
         class, a non-boolean ``enabled``, a bad ``rate_limit`` or budget.
@@ -120,6 +123,8 @@ def build(
             f"not {max_sync_errors!r}"
         )
     limiter = None
+    if isinstance(rate_limit, Mapping) and "shared" in rate_limit and "key" not in rate_limit:
+        rate_limit = {**rate_limit, "key": name}  # one budget per CRM name
     if rate_limit is not None:
         try:
             adapter, limiter = attach_rate_limit(adapter, rate_limit)

@@ -83,8 +83,11 @@ class RateLimitedAdapter:
             return attribute
 
         def limited(*args: Any, **kwargs: Any) -> Any:
-            self.rate_limiter.acquire()
-            return attribute(*args, **kwargs)
+            ticket = self.rate_limiter.acquire()
+            try:
+                return attribute(*args, **kwargs)
+            finally:
+                self.rate_limiter.release(ticket)
 
         return limited
 

@@ -32,6 +32,7 @@ from .. import lease, registry
 from ..config import config, digest_of
 from ..declarations import SyncConfig, has_dependants, model_for, sync_config
 from ..errors import CREATE_UNCERTAIN_KINDS, AdapterError, SerializerError, ValidationFailed
+from ..ratelimit import BACKFILL, working_as
 from ..serializers import build_payload
 from ..sql import in_list
 from ..stale import Finder
@@ -129,7 +130,8 @@ def sync_batch(
     is called as requests go out, with the number of records sent so far.
     """
     run = _Run(config_, dry_run=dry_run, dispatch=dispatch, report=report, on_sent=on_sent)
-    return run.run(pks, rows)
+    with working_as(BACKFILL):  # rate budgets leave single syncs their share
+        return run.run(pks, rows)
 
 
 class _Run:

@@ -29,6 +29,7 @@ from ..errors import (
     ApiError,
     CircuitOpen,
     NotFound,
+    ReserveReached,
     UnconfirmedCreate,
     ValidationFailed,
 )
@@ -219,7 +220,7 @@ class Sender:
         try:
             result = call_adapter(self.adapter, call, chunk)
         except Exception as error:
-            if self.breaker.failed(error):
+            if self.breaker.failed(error) or isinstance(error, ReserveReached):
                 self.stopped = error
             raise
         self.breaker.succeeded()
