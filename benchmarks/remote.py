@@ -31,7 +31,11 @@ class RemoteHubSpot:
         return self._conn.recv()
 
     def stats(self, with_times: bool = False) -> dict[str, Any]:
-        """``{"requests", "statuses", "objects", "times"?}`` as the emulator saw them."""
+        """``{"requests", "statuses", "objects"}`` as the emulator saw them.
+
+        ``with_times`` adds ``"times"`` (each request's arrival, monotonic) and
+        ``"answers"`` (``(arrival, status)`` pairs).
+        """
         return self._call("stats", with_times)
 
     def reset(self) -> None:
@@ -61,4 +65,5 @@ def _serve(conn: Any, options: dict[str, Any]) -> None:
                 }
                 if args[0]:
                     figures["times"] = [r.time for r in requests]
+                    figures["answers"] = [(r.time, r.status) for r in requests]
                 conn.send(figures)

@@ -10,7 +10,7 @@ import shutil
 import time
 import traceback
 
-from . import scenarios
+from . import scenarios, shared_budget
 
 FULL = {
     "B1": {"users": 1_000_000, "companies": 100_000, "stale": 10_000},
@@ -20,6 +20,7 @@ FULL = {
     "B5": {"small": 50_000, "large": 200_000},
     "B6": {"syncs": 2_000},
     "B7": {"batches": 100},
+    "B8": {"duration": 60.0},
 }
 QUICK = {
     "B1": {"users": 20_000, "companies": 2_000, "stale": 200},
@@ -29,6 +30,7 @@ QUICK = {
     "B5": {"small": 5_000, "large": 20_000},
     "B6": {"syncs": 200, "runs": 1},
     "B7": {"batches": 10},
+    "B8": {"duration": 5.0},
 }
 RUNNERS = {
     "B1": scenarios.b1_stale_scan,
@@ -38,6 +40,7 @@ RUNNERS = {
     "B5": scenarios.b5_memory,
     "B6": scenarios.b6_thread_pool,
     "B7": scenarios.b7_bisection,
+    "B8": shared_budget.b8_shared_budget,
 }
 ON_POSTGRES = ("B1", "B3")
 
