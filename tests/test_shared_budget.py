@@ -318,3 +318,12 @@ def test_a_database_budget_on_in_memory_sqlite_is_refused_naming_the_option():
     limiter = RateLimiter(10, 10.0, shared="database")
     with pytest.raises(ConfigurationError, match="shared='database'.*in-memory"):
         limiter.acquire()
+
+
+def test_keys_differing_in_case_or_surrounding_spaces_name_one_budget_in_every_store(shared):
+    name = f"portal-{secrets.token_hex(4)}"
+    first = RateLimiter(2, 10.0, shared=shared, key=name.upper(), sleep=refuse_to_sleep)
+    second = RateLimiter(2, 10.0, shared=shared, key=f" {name} ", sleep=refuse_to_sleep)
+    take(first, 2)
+    with pytest.raises(Waited):
+        second.acquire()

@@ -91,6 +91,8 @@ class RateLimiter:
         every process registered with the same ``key`` and store then draws
         from one budget.
     :param key: the name of the shared budget: one per HubSpot private app.
+        Case and surrounding spaces do not count (``" Portal"`` is ``"portal"``),
+        in every store alike.
     :param processes: how many processes share the budget, at most; while the
         shared store is unreachable each keeps ``1/processes`` of it locally.
     :param clock: a monotonic clock, for tests (local budgets only).
@@ -124,10 +126,12 @@ class RateLimiter:
         _check_positive("processes", processes, integer=True)
         _check_share("interactive_share", interactive_share)
         _check_share("daily_reserve", daily_reserve)
-        if not isinstance(key, str) or not key:
+        if not isinstance(key, str) or not key.strip():
             raise ConfigurationError(
                 f"rate_limit option 'key' must be a non-empty string, not {key!r}."
             )
+        # Compared as MySQL's default collations compare it, in every store.
+        key = key.strip().lower()
         self.max_requests = max_requests
         self.period = float(period)
         self.search_per_second = search_per_second
