@@ -35,6 +35,7 @@ from peewee import (
 
 from ..config import config
 from ..errors import ConfigurationError
+from ..transactions import unwrap
 from . import window
 from .stores import StoreUnavailable
 from .window import Limits, WindowState
@@ -173,9 +174,7 @@ def _load(text: str, limits: Mapping[str, Limits]) -> dict[str, WindowState]:
 
 
 def _state_database() -> Database:
-    database = config.database
-    while database is not None and not isinstance(database, Database):
-        database = database.obj  # a DatabaseProxy
+    database = unwrap(config.database)
     if database is None:
         raise ConfigurationError(
             "rate_limit option shared='database' needs Etlify's sync-state database: "
