@@ -1,4 +1,9 @@
-"""The benchmark's data: companies and users (each user depends on its company)."""
+"""The benchmark's data: regions, owners, companies and users.
+
+Each user belongs to a company, each company to an owner, each owner to a
+region: ``company`` is a one-hop dependency path, ``company.owner.region``
+a three-hop one.
+"""
 
 from __future__ import annotations
 
@@ -21,9 +26,19 @@ def define(database, keep: bool = False) -> SimpleNamespace:
 
     Base._meta.set_database(database)
 
+    class Region(Base):
+        name = CharField()
+        updated_at = DateTimeField(default=etlify.config.now)
+
+    class Owner(Base):
+        name = CharField()
+        region = ForeignKeyField(Region, backref="owners")
+        updated_at = DateTimeField(default=etlify.config.now)
+
     class Company(EtlifyMixin, Base):
         name = CharField()
         domain = CharField()
+        owner = ForeignKeyField(Owner, backref="companies")
         updated_at = DateTimeField(default=etlify.config.now)
 
     class User(EtlifyMixin, Base):
@@ -46,12 +61,15 @@ def define(database, keep: bool = False) -> SimpleNamespace:
     if not keep:
         # CASCADE on PostgreSQL: other tables of a shared database may refer to these.
         cascade = {"cascade": True} if isinstance(database, PostgresqlDatabase) else {}
-        tables = [User, Company, etlify.CrmSynchronisation, etlify.PendingSync, SyncRun]
-        database.drop_tables(tables, **cascade)
-        database.create_tables([Company, User])
+        tables = [User, Company, Owner, Region]
+        state = [etlify.CrmSynchronisation, etlify.PendingSync, SyncRun]
+        database.drop_tables([*tables, *state], **cascade)
+        database.create_tables([Region, Owner, Company, User])
         etlify.create_tables()
     return SimpleNamespace(
         db=database,
+        Region=Region,
+        Owner=Owner,
         Company=Company,
         User=User,
         CompanySerializer=CompanySerializer,
@@ -59,20 +77,46 @@ def define(database, keep: bool = False) -> SimpleNamespace:
     )
 
 
+def owners_for(companies: int) -> int:
+    """How many owners ``companies`` companies share (ten companies each)."""
+    return max(1, companies // 10)
+
+
+def regions_for(owners: int) -> int:
+    """How many regions ``owners`` owners share (ten owners each)."""
+    return max(1, owners // 10)
+
+
 def populate(app: SimpleNamespace, users: int, companies: int, at: dt.datetime) -> None:
-    """Insert ``companies`` companies and ``users`` users, all updated at ``at``."""
+    """Insert ``users`` users, ``companies`` companies (with their owners and regions,
+    ten to one each), all updated at ``at``."""
     chunk = 10_000
+    owners = owners_for(companies)
+    regions = regions_for(owners)
     with app.db.atomic():
+        app.Region.insert_many(
+            [(i + 1, f"Region {i}", at) for i in range(regions)],
+            fields=[app.Region.id, app.Region.name, app.Region.updated_at],
+        ).execute()
+        for start in range(0, owners, chunk):
+            app.Owner.insert_many(
+                [
+                    (i + 1, f"Owner {i}", i % regions + 1, at)
+                    for i in range(start, min(owners, start + chunk))
+                ],
+                fields=[app.Owner.id, app.Owner.name, app.Owner.region, app.Owner.updated_at],
+            ).execute()
         for start in range(0, companies, chunk):
             app.Company.insert_many(
                 [
-                    (i + 1, f"Company {i}", f"company{i}.example", at)
+                    (i + 1, f"Company {i}", f"company{i}.example", i % owners + 1, at)
                     for i in range(start, min(companies, start + chunk))
                 ],
                 fields=[
                     app.Company.id,
                     app.Company.name,
                     app.Company.domain,
+                    app.Company.owner,
                     app.Company.updated_at,
                 ],
             ).execute()
@@ -100,9 +144,10 @@ def mark_synced(app: SimpleNamespace, model, count: int, at: dt.datetime) -> Non
     chunk = 10_000
     name = model.__name__
     config_ = etlify.declarations.sync_config(model, "hubspot")
-    signatures = etlify.Finder.dependency_signatures(config_, range(1, count + 1))
     with app.db.atomic():
         for start in range(0, count, chunk):
+            ids = range(start + 1, min(count, start + chunk) + 1)
+            signatures = etlify.Finder.dependency_signatures(config_, ids)
             etlify.CrmSynchronisation.insert_many(
                 [
                     {

@@ -1,4 +1,5 @@
-"""Run the benchmarks: ``python -m benchmarks [--quick] [--only B1,B3] [--output FILE]``."""
+"""Run the benchmarks: ``python -m benchmarks [--quick] [--only B1,B3] [--output FILE]
+[--postgres URL] [--mysql URL]``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import shutil
 import time
 import traceback
 
-from . import scenarios, shared_budget
+from . import inline, scenarios, shared_budget
 
 FULL = {
     "B1": {"users": 1_000_000, "companies": 100_000, "stale": 10_000},
@@ -21,6 +22,9 @@ FULL = {
     "B6": {"syncs": 2_000},
     "B7": {"batches": 100},
     "B8": {"duration": 60.0},
+    "B9": {"records": 20_000},
+    "B10": {"records": 1_000},
+    "B11": {"records": 100_000},
 }
 QUICK = {
     "B1": {"users": 20_000, "companies": 2_000, "stale": 200},
@@ -28,9 +32,12 @@ QUICK = {
     "B3": {"records": 1_000, "single_sample": 100},
     "B4": {"records": 6_000},
     "B5": {"small": 5_000, "large": 20_000},
-    "B6": {"syncs": 200, "runs": 1},
+    "B6": {"syncs": 200, "runs": 3},
     "B7": {"batches": 10},
     "B8": {"duration": 5.0},
+    "B9": {"records": 2_000},
+    "B10": {"records": 200},
+    "B11": {"records": 5_000, "window": 1.0},
 }
 RUNNERS = {
     "B1": scenarios.b1_stale_scan,
@@ -41,8 +48,12 @@ RUNNERS = {
     "B6": scenarios.b6_thread_pool,
     "B7": scenarios.b7_bisection,
     "B8": shared_budget.b8_shared_budget,
+    "B9": inline.b9_cpu_per_record,
+    "B10": inline.b10_inline_sync,
+    "B11": inline.b11_physical_limit,
 }
-ON_POSTGRES = ("B1", "B3")
+ON_POSTGRES = ("B1", "B3", "B10", "B11")
+ON_MYSQL = ("B1",)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--postgres",
         default=os.environ.get("ETLIFY_TEST_POSTGRES"),
-        help="also run B1 and B3 on this PostgreSQL URL",
+        help=f"also run {', '.join(ON_POSTGRES)} on this PostgreSQL URL",
+    )
+    parser.add_argument(
+        "--mysql",
+        default=os.environ.get("ETLIFY_TEST_MYSQL"),
+        help=f"also run {', '.join(ON_MYSQL)} on this MySQL or MariaDB URL",
     )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
@@ -64,17 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in chosen:
             rows.extend(_run(name, RUNNERS[name], sizes[name], workdir))
-            if name in ON_POSTGRES and args.postgres:
-                rows.extend(
-                    _run(
-                        name,
-                        RUNNERS[name],
-                        sizes[name],
-                        workdir,
-                        url=args.postgres,
-                        label="PostgreSQL",
+            for url, label, names in (
+                (args.postgres, "PostgreSQL", ON_POSTGRES),
+                (args.mysql, "MariaDB", ON_MYSQL),
+            ):
+                if url and name in names:
+                    rows.extend(
+                        _run(name, RUNNERS[name], sizes[name], workdir, url=url, label=label)
                     )
-                )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     _print(rows)
@@ -90,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             indent=2,
             default=str,
         )
-    print(f"\nfigures written to {args.output}")
+    print(f"\nfigures written to {args.output} ({time.perf_counter() - started:.0f} s)")
     # A missed target is a figure to report; a scenario that crashed is a failure.
     return 1 if any("error" in row["details"] for row in rows) else 0
 
