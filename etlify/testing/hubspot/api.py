@@ -1,4 +1,4 @@
-"""Routes of the HubSpot emulator: CRM v3 objects, search, batches and v4 default links.
+"""Routes of the HubSpot emulator: CRM v3 objects, search, batches and v4 associations.
 
 :meth:`Api.handle` maps one request to ``(status, body)`` or raises
 :class:`~etlify.testing.hubspot.errors.ApiError`; it holds the store lock
@@ -13,6 +13,7 @@ from typing import Any, Callable
 from urllib.parse import unquote
 
 from . import params
+from .associations import AssociationRoutes
 from .batch import BatchRoutes
 from .errors import (
     ApiError,
@@ -20,13 +21,11 @@ from .errors import (
     not_found,
     validation,
 )
-from .schema import SINGULAR, canonical_type, iso
+from .schema import SINGULAR, canonical_type
 from .search import search
-from .store import ASSOCIATION_TYPES, Record, Store, TypeStore
+from .store import Record, Store, TypeStore
 
 LIST_LIMIT = 100
-_PRIMARY = {("contacts", "companies"): 1, ("companies", "contacts"): 2,
-            ("deals", "companies"): 5, ("companies", "deals"): 6}  # fmt: skip
 
 
 def is_search(method: str, path: str) -> bool:
@@ -40,7 +39,7 @@ def is_search(method: str, path: str) -> bool:
     )
 
 
-class Api(BatchRoutes):
+class Api(BatchRoutes, AssociationRoutes):
     """The emulated endpoints over a :class:`Store`."""
 
     def __init__(self, store: Store, shuffle_seed: int, base_url: str = "") -> None:
@@ -63,7 +62,9 @@ class Api(BatchRoutes):
                 types = self.store.type(parts[3])
                 return self._v3(method, types, parts[4:], query, body, body_chars)
             if parts[:3] == ["crm", "v4", "objects"] and len(parts) >= 6:
-                return self._v4(method, parts[3:], body)
+                return self._v4_object(method, parts[3:], body)
+            if parts[:3] == ["crm", "v4", "associations"] and len(parts) >= 6:
+                return self._v4_batch(method, parts[3:], body)
         raise ApiError(404, error_body(f"No route for {method} {path}", "OBJECT_NOT_FOUND"))
 
     # -- v3 objects -----------------------------------------------------------------
@@ -108,7 +109,7 @@ class Api(BatchRoutes):
             cursor = str(chosen[limit]) if len(chosen) > limit else None
         else:
             records, cursor = types.page_after(after, limit)
-        answer: dict[str, Any] = {"results": [r.view(names) for r in records]}
+        answer: dict[str, Any] = {"results": [self._view(types, r, names, query) for r in records]}
         if cursor is not None:
             link = f"{self.base_url}/crm/v3/objects/{types.name}?after={cursor}"
             answer["paging"] = {"next": {"after": cursor, "link": link}}
@@ -126,7 +127,11 @@ class Api(BatchRoutes):
 
     def _read(self, types: TypeStore, value: str, query: dict) -> tuple[int, Any]:
         record = self._find(types, value, query)
-        view = record.view(types.read_names(params.names(query)))
+        return 200, self._view(types, record, types.read_names(params.names(query)), query)
+
+    def _view(self, types: TypeStore, record: Record, names: list[str], query: dict) -> dict:
+        """A record as a read shows it, with the ``associations`` the query asks for."""
+        view = record.view(names)
         associations = {}
         for name in params.names(query, "associations") or []:
             other = canonical_type(name)
@@ -136,7 +141,7 @@ class Api(BatchRoutes):
                 associations[name] = {"results": [{"id": i, "type": kind} for i, _ in linked]}
         if associations:
             view["associations"] = associations
-        return 200, view
+        return view
 
     def _update(self, types: TypeStore, value: str, query: dict, body: Any) -> tuple[int, Any]:
         record = self._find(types, value, query)
@@ -175,7 +180,7 @@ class Api(BatchRoutes):
             to_id = str(params.json_object(link.get("to"), "association's to").get("id", ""))
             for spec in params.json_objects(link.get("types") or [], "association types"):
                 type_id = spec.get("associationTypeId")
-                to_type = _target_type(types.name, type_id)
+                to_type = self.store.association_types.target_of(types.name, type_id)
                 if to_type is None:
                     raise validation(
                         f"association type id {type_id} doesn't exist from {types.name}"
@@ -189,60 +194,6 @@ class Api(BatchRoutes):
     def _link(self, types: TypeStore, record: Record, links: list) -> None:
         for to_type, to_id, spec in links:
             self.store.associate(types.name, record.id, to_type, to_id, spec)
-
-    def _v4(self, method: str, parts: list[str], body: Any) -> tuple[int, Any]:
-        from_types = self.store.type(parts[0])
-        from_id = parts[1]
-        if parts[2] != "associations":
-            raise not_found("No such route")
-        if method == "PUT" and len(parts) == 6 and parts[3] == "default":
-            started = iso(time.time())
-            to_types = self.store.type(parts[4])
-            to_id = parts[5]
-            if from_id not in from_types.records or to_id not in to_types.records:
-                raise not_found()
-            pair = (from_types.name, to_types.name)
-            forward = ASSOCIATION_TYPES.get(pair, 1)
-            backward = ASSOCIATION_TYPES.get((pair[1], pair[0]), 1)
-            self.store.associate(pair[0], from_id, pair[1], to_id, ("HUBSPOT_DEFINED", forward))
-            results = [
-                _default_link(from_id, to_id, forward),
-                _default_link(to_id, from_id, backward),
-            ]
-            return 200, {
-                "status": "COMPLETE",
-                "results": results,
-                "startedAt": started,
-                "completedAt": iso(time.time()),
-            }
-        if method == "GET" and len(parts) == 4:
-            to_type = self.store.type(parts[3]).name
-            linked = self.store.associated(from_types.name, from_id, to_type)
-            return 200, {
-                "results": [
-                    {
-                        "toObjectId": int(to_id),
-                        "associationTypes": [
-                            {"category": c, "typeId": t, "label": None} for c, t in sorted(specs)
-                        ],
-                    }
-                    for to_id, specs in linked
-                ]
-            }
-        raise not_found("No such route")
-
-
-def _default_link(from_id: str, to_id: str, type_id: int) -> dict[str, Any]:
-    spec = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}
-    return {"from": {"id": from_id}, "to": {"id": to_id}, "associationSpec": spec}
-
-
-def _target_type(from_type: str, type_id: Any) -> str | None:
-    for table in (ASSOCIATION_TYPES, _PRIMARY):
-        for (source, target), known in table.items():
-            if source == from_type and known == type_id:
-                return target
-    return None
 
 
 def _singular(object_type: str) -> str:

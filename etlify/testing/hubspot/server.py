@@ -293,6 +293,20 @@ class FakeHubSpot:
                     if record.properties.get(name):
                         index[unique_key(name, record.properties[name])] = record.id
 
+    def define_association_label(self, from_type: str, to_type: str, label: str) -> int:
+        """Define a ``USER_DEFINED`` association label between two object types; its type id."""
+        with self._store.lock:
+            pair = self._types(from_type).name, self._types(to_type).name
+            return self._store.association_types.define(*pair, label)
+
+    def associations(self, object_type: str, object_id: str, to_type: str) -> dict[str, set]:
+        """The live objects of ``to_type`` linked to one object, with the
+        ``(category, type id)`` of each link: ``{to id: {(category, type id)}}``."""
+        with self._store.lock:
+            pair = self._types(object_type).name, self._types(to_type).name
+            linked = self._store.associated(pair[0], str(object_id), pair[1])
+            return {to_id: set(specs) for to_id, specs in linked}
+
     @property
     def daily_limit(self) -> int | None:
         """Requests the token may make per day (None: no daily limit)."""

@@ -186,6 +186,84 @@ ASSOCIATION_TYPES = {
     ("tickets", "companies"): 339, ("companies", "tickets"): 340,
     ("deals", "tickets"): 27, ("tickets", "deals"): 28,
 }  # fmt: skip
+#: HubSpot-defined "Primary" labels, by direction.
+PRIMARY_TYPES = {("contacts", "companies"): 1, ("companies", "contacts"): 2,
+                 ("deals", "companies"): 5, ("companies", "deals"): 6}  # fmt: skip
+HUBSPOT_DEFINED = "HUBSPOT_DEFINED"
+USER_DEFINED = "USER_DEFINED"
+#: The first type id given to a pair of types HubSpot defines no default for, and to labels.
+FIRST_ALLOCATED_TYPE = 100001
+
+
+class AssociationTypes:
+    """The association types between each pair of object types: the unlabeled
+    default, HubSpot's "Primary" labels, and labels defined by the portal."""
+
+    def __init__(self) -> None:
+        self.allocated: dict[tuple[str, str], int] = {}
+        self.labels: dict[tuple[str, str], dict[int, str]] = {}
+        self.next_id = FIRST_ALLOCATED_TYPE
+
+    def default(self, from_type: str, to_type: str) -> int:
+        """The unlabeled type id from ``from_type`` to ``to_type``; pairs HubSpot
+        defines none for (custom objects) get one on first use, both ways."""
+        pair = (from_type, to_type)
+        known = ASSOCIATION_TYPES.get(pair) or self.allocated.get(pair)
+        if known is None:
+            known = self.allocated[pair] = self._allocate()
+            if from_type != to_type:
+                self.allocated[(to_type, from_type)] = self._allocate()
+        return known
+
+    def define(self, from_type: str, to_type: str, label: str) -> int:
+        """Define a ``USER_DEFINED`` label from ``from_type`` to ``to_type``; its type id."""
+        labels = self.labels.setdefault((from_type, to_type), {})
+        for type_id, name in labels.items():
+            if name == label:
+                return type_id
+        type_id = self._allocate()
+        labels[type_id] = label
+        return type_id
+
+    def listed(self, from_type: str, to_type: str) -> list[dict[str, Any]]:
+        """Every type from ``from_type`` to ``to_type``, as the labels endpoint lists them."""
+        found = [{"category": HUBSPOT_DEFINED, "typeId": self.default(from_type, to_type),
+                  "label": None}]  # fmt: skip
+        primary = PRIMARY_TYPES.get((from_type, to_type))
+        if primary is not None:
+            found.append({"category": HUBSPOT_DEFINED, "typeId": primary, "label": "Primary"})
+        for type_id, label in self.labels.get((from_type, to_type), {}).items():
+            found.append({"category": USER_DEFINED, "typeId": type_id, "label": label})
+        return found
+
+    def label(self, from_type: str, to_type: str, spec: tuple[str, int]) -> str | None:
+        """The label of type ``spec`` (``(category, type id)``); ``None`` when unlabeled."""
+        for known in self.listed(from_type, to_type):
+            if (known["category"], known["typeId"]) == spec:
+                return known["label"]
+        return None
+
+    def exists(self, from_type: str, to_type: str, spec: tuple[str, int]) -> bool:
+        """Whether ``spec`` is a type from ``from_type`` to ``to_type``."""
+        return any(
+            (known["category"], known["typeId"]) == spec
+            for known in self.listed(from_type, to_type)
+        )
+
+    def target_of(self, from_type: str, type_id: Any) -> str | None:
+        """The object type a link of ``type_id`` from ``from_type`` goes to, if any."""
+        for table in (ASSOCIATION_TYPES, PRIMARY_TYPES, self.allocated):
+            for (source, target), known in table.items():
+                if source == from_type and known == type_id:
+                    return target
+        for (source, target), labels in self.labels.items():
+            if source == from_type and type_id in labels:
+                return target
+        return None
+
+    def _allocate(self) -> int:
+        self.next_id += 1
+        return self.next_id - 1
 
 
 class Store:
@@ -196,10 +274,11 @@ class Store:
         self.search_lag = search_lag
         self.strict = strict
         self.schemas: dict[str, Schema] = {}
+        self.association_types = AssociationTypes()
         self.reset()
 
     def reset(self) -> None:
-        """Forget every record and association (property definitions stay)."""
+        """Forget every record and association (property and label definitions stay)."""
         self.types: dict[str, TypeStore] = {}
         self.next_id = 1000001
         # (type, id) -> {(to_type, to_id): {(category, type_id)}}
@@ -233,14 +312,31 @@ class Store:
         store.apply(record, values, time.time(), time.monotonic() + self.search_lag)
 
     def associate(self, from_type: str, from_id: str, to_type: str, to_id: str, spec: tuple):
-        """Link two records both ways; ``spec`` is ``(category, type_id)`` of the forward link."""
-        self.links.setdefault((from_type, from_id), {}).setdefault((to_type, to_id), set()).add(
-            spec
+        """Link two records both ways with type ``spec`` (``(category, type id)``).
+
+        Every link has its unlabeled default type too, as in HubSpot; the way
+        back gets the reverse pair's default.
+        """
+        types = self.association_types
+        forward = self.links.setdefault((from_type, from_id), {}).setdefault(
+            (to_type, to_id), set()
         )
-        back = ASSOCIATION_TYPES.get((to_type, from_type), 1)
-        self.links.setdefault((to_type, to_id), {}).setdefault((from_type, from_id), set()).add(
-            ("HUBSPOT_DEFINED", back)
-        )
+        forward.update({spec, (HUBSPOT_DEFINED, types.default(from_type, to_type))})
+        back = self.links.setdefault((to_type, to_id), {}).setdefault((from_type, from_id), set())
+        back.add((HUBSPOT_DEFINED, types.default(to_type, from_type)))
+
+    def dissociate(
+        self, from_type: str, from_id: str, to_type: str, to_id: str, spec: tuple | None = None
+    ) -> None:
+        """Remove the link of type ``spec``; without one (or for the unlabeled
+        default type) remove every link between the two records, both ways."""
+        default = (HUBSPOT_DEFINED, self.association_types.default(from_type, to_type))
+        forward = self.links.get((from_type, from_id), {})
+        if spec is not None and spec != default:
+            forward.get((to_type, to_id), set()).discard(spec)
+            return
+        forward.pop((to_type, to_id), None)
+        self.links.get((to_type, to_id), {}).pop((from_type, from_id), None)
 
     def associated(self, object_type: str, record_id: str, to_type: str) -> list[tuple[str, set]]:
         """Live records of ``to_type`` linked to a record: ``[(to_id, {(category, id)})]``."""
