@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from .base import Adapter, BatchAdapter, BatchResult
+from .base import Adapter, AssociationAdapter, BatchAdapter, BatchResult
 from .hubspot import HubspotV3Adapter
 from .null import NullAdapter
 
-__all__ = ["Adapter", "BatchAdapter", "BatchResult", "HubspotV3Adapter", "NullAdapter"]
-
+__all__ = [
+    "Adapter",
+    "AssociationAdapter",
+    "BatchAdapter",
+    "BatchResult",
+    "HubspotV3Adapter",
+    "NullAdapter",
+]

@@ -4,7 +4,12 @@ An adapter is any *instance* with ``upsert`` and ``delete``. Batch methods are
 optional; batch sync uses them when present. So is ``match_key(object_type,
 id_property, value) -> str``, which says how the CRM compares values of a
 unique property when it matches an upsert (HubSpot: emails lowercased and
-trimmed); without it, values are compared exactly, as text. Adapters raise
+trimmed); without it, values are compared exactly, as text.
+
+Associations (``associations=[Associate(...)]``) need ``batch_associate`` and
+``batch_dissociate`` (:class:`AssociationAdapter`); a write policy with
+``if_empty`` fields needs ``batch_read``; an ``Associate(label=...)`` needs
+``association_type``. Adapters raise
 subclasses of :class:`etlify.AdapterError` and never put credentials in a
 message.
 """
@@ -16,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..errors import AdapterError, SerializerError
 
-__all__ = ["Adapter", "BatchAdapter", "BatchResult"]
+__all__ = ["Adapter", "AssociationAdapter", "BatchAdapter", "BatchResult"]
 
 
 @runtime_checkable
@@ -61,6 +66,43 @@ class BatchAdapter(Adapter, Protocol):
 
     def batch_delete(self, object_type: str, crm_ids: Iterable[str]) -> None:
         """Delete many objects by CRM id."""
+        ...
+
+
+@runtime_checkable
+class AssociationAdapter(Protocol):
+    """An adapter that links CRM objects to each other."""
+
+    def batch_associate(
+        self,
+        from_type: str,
+        to_type: str,
+        pairs: Iterable[tuple[str, str]],
+        association_type: tuple[str, int] | None = None,
+    ) -> Mapping[tuple[str, str], AdapterError]:
+        """Link each ``(from id, to id)`` with ``association_type`` (``(category,
+        type id)``; ``None``: the CRM's default type of the pair). Returns the
+        pairs the CRM refused, with why; raises for a request that failed whole."""
+        ...
+
+    def batch_dissociate(
+        self,
+        from_type: str,
+        to_type: str,
+        pairs: Iterable[tuple[str, str]],
+        association_type: tuple[str, int] | None = None,
+    ) -> Mapping[tuple[str, str], AdapterError]:
+        """Remove the links of each pair (of ``association_type`` only, when given)."""
+        ...
+
+    def batch_read(
+        self,
+        object_type: str,
+        keys: Iterable[str],
+        properties: Iterable[str],
+        id_property: str | None = None,
+    ) -> Mapping[str, Mapping[str, Any]]:
+        """``{key: {property: value}}`` of the objects found, by CRM id or ``id_property``."""
         ...
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -124,6 +125,8 @@ class HubspotV3Adapter:
             attempt_deadline=attempt_deadline,
             deadline=deadline,
         )
+        self._labels: dict[tuple[str, str], dict[str, tuple[str, int]]] = {}
+        self._labels_lock = threading.Lock()
 
     @property
     def rate_limiter(self) -> RateLimiter | None:
@@ -162,15 +165,17 @@ class HubspotV3Adapter:
             try:
                 return self._update(base, str(crm_id), properties)
             except NotFound:
-                logger.info("%s %s is gone from HubSpot; matching or creating it again",
-                            object_type, crm_id)
+                logger.info(
+                    "%s %s is gone from HubSpot; matching or creating it again", object_type, crm_id
+                )
         key_value = properties.get(id_property, "") if id_property else ""
         if id_property and key_value:
             found = self._find(base, id_property, key_value)
             if found is not None:
                 return self._update(base, found, properties)
-        return self._create(base, properties, *self._unique_key(object_type, properties,
-                                                                 id_property))
+        return self._create(
+            base, properties, *self._unique_key(object_type, properties, id_property)
+        )
 
     def delete(self, object_type: str, crm_id: str) -> bool:
         """Archive one object; ``False`` when HubSpot did not have it."""
@@ -272,6 +277,120 @@ class HubspotV3Adapter:
         for chunk in _chunks(ids, BATCH_LIMIT):
             self._transport.request("POST", path, body={"inputs": [{"id": i} for i in chunk]})
 
+    def batch_read(
+        self,
+        object_type: str,
+        keys: Iterable[str],
+        properties: Iterable[str],
+        id_property: str | None = None,
+    ) -> dict[str, dict[str, str | None]]:
+        """Read ``properties`` of many objects, by HubSpot id or by ``id_property``, 100
+        per request: ``{key as given: {property: value, None when empty}}``.
+
+        Objects HubSpot does not have are absent.
+        """
+        path = f"{_objects_path(object_type)}/batch/read"
+        names = sorted({*properties, *([id_property] if id_property else [])})
+        owners: dict[str, list[str]] = {}
+        for key in keys:
+            match = _match_key(id_property, str(key)) if id_property else str(key)
+            owners.setdefault(match, []).append(str(key))
+        found: dict[str, dict[str, str | None]] = {}
+        for chunk in _chunks(list(owners), BATCH_LIMIT):
+            body: dict[str, Any] = {"properties": names, "inputs": [{"id": m} for m in chunk]}
+            if id_property:
+                body["idProperty"] = id_property
+            answer = self._transport.request("POST", path, body=body)
+            data = answer.data if isinstance(answer.data, dict) else {}
+            for item in data.get("results") or ():
+                values = item.get("properties") if isinstance(item, dict) else None
+                if not isinstance(values, dict):
+                    continue
+                raw = values.get(id_property) if id_property else item.get("id")
+                match = None if raw is None else _match_key(id_property or "", str(raw))
+                for key in owners.get(match, ()):
+                    found[key] = {name: values.get(name) or None for name in names}
+        return found
+
+    def association_type(self, from_type: str, to_type: str, label: str) -> tuple[str, int]:
+        """``(category, type id)`` of the association label named ``label`` between
+        two object types, read once from HubSpot's labels endpoint.
+
+        :raises ConfigurationError: HubSpot has no label of that name.
+        """
+        pair = (from_type, to_type)
+        with self._labels_lock:
+            if pair not in self._labels:
+                path = f"/crm/v4/associations/{segment(from_type)}/{segment(to_type)}/labels"
+                answer = self._transport.request("GET", path)
+                data = answer.data if isinstance(answer.data, dict) else {}
+                self._labels[pair] = {
+                    str(item.get("label")): (str(item["category"]), int(item["typeId"]))
+                    for item in data.get("results") or ()
+                    if isinstance(item, dict) and item.get("label") and "typeId" in item
+                }
+            known = self._labels[pair]
+        if label not in known:
+            raise ConfigurationError(
+                f"HubSpot has no association label {label!r} from {from_type} to {to_type} "
+                f"(labels: {', '.join(sorted(known)) or 'none'})"
+            )
+        return known[label]
+
+    def batch_associate(
+        self,
+        from_type: str,
+        to_type: str,
+        pairs: Iterable[tuple[str, str]],
+        association_type: tuple[str, int] | None = None,
+    ) -> dict[tuple[str, str], AdapterError]:
+        """Link objects of ``from_type`` to objects of ``to_type``, 100 pairs per request.
+
+        ``pairs`` are ``(from id, to id)``; ``association_type`` is a
+        ``(category, type id)``, or ``None`` for HubSpot's default type of
+        the pair. Returns the pairs HubSpot refused, with its error (a 207);
+        the others are linked.
+
+        :raises AdapterError: a whole request failed.
+        """
+        base = f"/crm/v4/associations/{segment(from_type)}/{segment(to_type)}/batch"
+        refused: dict[tuple[str, str], AdapterError] = {}
+        for chunk in _chunks(_pairs(pairs), BATCH_LIMIT):
+            inputs = [{"from": {"id": f}, "to": {"id": t}} for f, t in chunk]
+            if association_type is None:
+                path = f"{base}/associate/default"
+            else:
+                path = f"{base}/create"
+                inputs = [dict(entry, types=[_spec(association_type)]) for entry in inputs]
+            answer = self._transport.request("POST", path, body={"inputs": inputs})
+            refused.update(_refused_links(path, answer, chunk))
+        return refused
+
+    def batch_dissociate(
+        self,
+        from_type: str,
+        to_type: str,
+        pairs: Iterable[tuple[str, str]],
+        association_type: tuple[str, int] | None = None,
+    ) -> dict[tuple[str, str], AdapterError]:
+        """Remove links, 100 pairs per request: every link between each pair
+        (``association_type`` ``None``), or only the links of that labelled type.
+
+        Returns the pairs HubSpot refused (none: archiving answers 204).
+        """
+        base = f"/crm/v4/associations/{segment(from_type)}/{segment(to_type)}/batch"
+        for chunk in _chunks(_pairs(pairs), BATCH_LIMIT):
+            if association_type is None:
+                inputs: list[dict[str, Any]] = [
+                    {"from": {"id": f}, "to": [{"id": t}]} for f, t in chunk
+                ]
+                self._transport.request("POST", f"{base}/archive", body={"inputs": inputs})
+                continue
+            spec = _spec(association_type)
+            inputs = [{"from": {"id": f}, "to": {"id": t}, "types": [spec]} for f, t in chunk]
+            self._transport.request("POST", f"{base}/labels/archive", body={"inputs": inputs})
+        return {}
+
     def find_created(
         self, object_type: str, payload: Mapping[str, Any], since: dt.datetime
     ) -> list[str]:
@@ -292,8 +411,7 @@ class HubspotV3Adapter:
         )[:LOST_CREATE_FILTERS]
         moment = since.replace(tzinfo=dt.timezone.utc) - CLOCK_SKEW
         filters = [
-            {"propertyName": name, "operator": "EQ", "value": properties[name]}
-            for name in compared
+            {"propertyName": name, "operator": "EQ", "value": properties[name]} for name in compared
         ]
         filters.append(
             {
@@ -371,8 +489,7 @@ class HubspotV3Adapter:
                 existing = self._existing(error, base, key_property, key_value)
                 if existing is None:
                     raise
-                logger.info("POST %s: the object already exists as %s; updating it",
-                            base, existing)
+                logger.info("POST %s: the object already exists as %s; updating it", base, existing)
                 return self._update(base, existing, properties)
             except AnswerLost as error:
                 if key_property is None:
@@ -433,7 +550,8 @@ def _collect(
                 result[key] = str(crm_id)
             else:
                 result.errors[key] = ApiError(
-                    f"POST {path}: HubSpot's answer without an id", status=answer.status,
+                    f"POST {path}: HubSpot's answer without an id",
+                    status=answer.status,
                     details=item,
                 )
     correlation_id = answer.headers.get("X-HubSpot-Correlation-Id")
@@ -457,10 +575,71 @@ def _collect(
     for match in pending:
         error = unattributed or ApiError(
             f"POST {path}: HubSpot's answer has no result for this input",
-            status=answer.status, correlation_id=correlation_id,
+            status=answer.status,
+            correlation_id=correlation_id,
         )
         for key in owners[match]:
             result.errors[key] = error
+
+
+def _spec(association_type: tuple[str, int]) -> dict[str, Any]:
+    category, type_id = association_type
+    return {"associationCategory": category, "associationTypeId": type_id}
+
+
+def _pairs(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    return list(dict.fromkeys((str(f), str(t)) for f, t in pairs))
+
+
+def _refused_links(
+    path: str, answer: Answer, chunk: list[tuple[str, str]]
+) -> dict[tuple[str, str], AdapterError]:
+    """The pairs of ``chunk`` a v4 batch answer did not link, each with its error.
+
+    A pair is linked when a result names it (``fromObjectId``/``toObjectId``,
+    or a default link's ``from``/``to``); a 207 error names the ids it
+    refused in its ``context``.
+    """
+    data = answer.data if isinstance(answer.data, dict) else {}
+    linked = set()
+    for item in data.get("results") or ():
+        if not isinstance(item, dict):
+            continue
+        if "fromObjectId" in item:
+            linked.add((str(item.get("fromObjectId")), str(item.get("toObjectId"))))
+        else:
+            ends = (item.get("from") or {}, item.get("to") or {})
+            linked.add(tuple(str(end.get("id")) for end in ends))
+    pending = [pair for pair in chunk if pair not in linked]
+    if not pending:
+        return {}
+    correlation_id = answer.headers.get("X-HubSpot-Correlation-Id")
+    refused: dict[tuple[str, str], AdapterError] = {}
+    unattributed: AdapterError | None = None
+    for entry in data.get("errors") or ():
+        if not isinstance(entry, dict):
+            continue
+        error = error_from_entry("POST", path, entry, correlation_id)
+        context = entry.get("context") if isinstance(entry.get("context"), dict) else {}
+        sides = {
+            0: {str(i) for i in context.get("fromObjectId") or ()} | set(context.get("ids") or ()),
+            1: {str(i) for i in context.get("toObjectId") or ()},
+        }
+        hits = [p for p in pending if p[0] in sides[0] or p[1] in sides[1]]
+        if not hits:
+            unattributed = error
+        refused.update((pair, error) for pair in hits if pair not in refused)
+    for pair in pending:
+        refused.setdefault(
+            pair,
+            unattributed
+            or ApiError(
+                f"POST {path}: HubSpot's answer does not confirm the link {pair[0]} -> {pair[1]}",
+                status=answer.status,
+                correlation_id=correlation_id,
+            ),
+        )
+    return refused
 
 
 def _traced(inputs: Mapping[str, dict[str, Any]], chunk: list[str]) -> dict[str, Any]:

@@ -61,5 +61,27 @@ class NullAdapter:
     def batch_delete(self, object_type: str, crm_ids: Iterable[str]) -> None:
         """Pretend the objects were deleted."""
 
+    def batch_read(
+        self,
+        object_type: str,
+        keys: Iterable[str],
+        properties: Iterable[str],
+        id_property: str | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        """Find nothing: every object reads as new, with empty values."""
+        return {}
+
+    def batch_associate(
+        self, from_type: str, to_type: str, pairs: Iterable[Any], association_type: Any = None
+    ) -> dict:
+        """Pretend the objects were linked."""
+        return {}
+
+    def batch_dissociate(
+        self, from_type: str, to_type: str, pairs: Iterable[Any], association_type: Any = None
+    ) -> dict:
+        """Pretend the links were removed."""
+        return {}
+
     def __repr__(self) -> str:
         return "NullAdapter()"

@@ -25,6 +25,8 @@ class InMemoryAdapter:
 
     :param latency: seconds each call sleeps, to make races visible.
     :ivar objects: ``{object_type: {crm_id: properties}}``.
+    :ivar links: ``{(from type, from id, to type, to id): {association type}}``
+        (``None`` is the default type).
     :ivar calls: ``[(method, object_type, argument), ...]`` in call order.
     """
 
@@ -32,6 +34,7 @@ class InMemoryAdapter:
         self.latency = latency
         self.objects: dict[str, dict[str, dict[str, Any]]] = {}
         self.calls: list[tuple[str, str, Any]] = []
+        self.links: dict[tuple[str, str, str, str], set] = {}
         self._ids = itertools.count(1)
         self._failures: list[BaseException] = []
         self._lock = threading.Lock()
@@ -140,6 +143,68 @@ class InMemoryAdapter:
             store = self.objects.get(object_type, {})
             for crm_id in crm_ids:
                 store.pop(crm_id, None)
+
+    def batch_read(
+        self,
+        object_type: str,
+        keys: Iterable[str],
+        properties: Iterable[str],
+        id_property: str | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        """``{key: {property: value}}`` of the objects found by id or ``id_property``."""
+        keys, names = [str(key) for key in keys], list(properties)
+        self._pause()
+        with self._lock:
+            self._enter("batch_read", object_type, keys)
+            store = self.objects.get(object_type, {})
+            found = {}
+            for key in keys:
+                crm_id = self._find(object_type, id_property, key) if id_property else key
+                if crm_id in store:
+                    found[key] = {name: store[crm_id].get(name) for name in names}
+            return found
+
+    def batch_associate(
+        self,
+        from_type: str,
+        to_type: str,
+        pairs: Iterable[tuple[str, str]],
+        association_type: tuple[str, int] | None = None,
+    ) -> dict:
+        """Link objects; returns the pairs refused (an object that does not exist)."""
+        pairs = [(str(f), str(t)) for f, t in pairs]
+        self._pause()
+        with self._lock:
+            self._enter("batch_associate", from_type, pairs)
+            refused = {}
+            for f, t in pairs:
+                if f not in self.objects.get(from_type, {}) or t not in self.objects.get(
+                    to_type, {}
+                ):
+                    refused[(f, t)] = NotFound(f"{from_type} {f} or {to_type} {t} does not exist")
+                    continue
+                self.links.setdefault((from_type, f, to_type, t), set()).add(association_type)
+            return refused
+
+    def batch_dissociate(
+        self,
+        from_type: str,
+        to_type: str,
+        pairs: Iterable[tuple[str, str]],
+        association_type: tuple[str, int] | None = None,
+    ) -> dict:
+        """Remove links: every link of each pair, or those of ``association_type``."""
+        pairs = [(str(f), str(t)) for f, t in pairs]
+        self._pause()
+        with self._lock:
+            self._enter("batch_dissociate", from_type, pairs)
+            for f, t in pairs:
+                key = (from_type, f, to_type, t)
+                if association_type is None:
+                    self.links.pop(key, None)
+                else:
+                    self.links.get(key, set()).discard(association_type)
+            return {}
 
     def count(self, object_type: str) -> int:
         """How many objects of ``object_type`` exist."""
