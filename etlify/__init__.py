@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from . import digest, jobs, signals
+from .associations import Associate
 from .config import Config, config
 from .declarations import SyncConfig, etlified_models, model_for
 from .errors import (
@@ -35,7 +36,7 @@ from .registry import crm_names, is_enabled
 from .relations import GenericDependency
 from .serializers import BaseSerializer
 from .stale import Finder
-from .state import CrmSynchronisation, PendingSync
+from .state import CrmLink, CrmSynchronisation, PendingSync
 from .status import Status
 from .sync_stale import BatchSync
 from .timestamps import Timestamped
@@ -46,11 +47,13 @@ __version__ = "0.1.0"
 __all__ = [
     "AdapterError",
     "ApiError",
+    "Associate",
     "BaseSerializer",
     "BatchSync",
     "CircuitOpen",
     "Config",
     "ConfigurationError",
+    "CrmLink",
     "CrmSynchronisation",
     "DuplicateKey",
     "EtlifyError",

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import registry
+from .associations import Associate
 from .errors import ConfigurationError
 from .relations import resolve, validate_dependency
 from .state import bind_database, database_proxy
+from .write_policy import WritePolicy
 
 __all__ = [
     "SyncConfig",
@@ -40,6 +42,8 @@ class SyncConfig:
     stale_scope: Callable[[Any], Any] | None = None
     job_class: Any = None
     prefetch: tuple[str, ...] = ()
+    associations: tuple[Associate, ...] = ()
+    write_policy: WritePolicy = field(default_factory=WritePolicy)
 
     @property
     def resource_type(self) -> str:
@@ -89,6 +93,8 @@ _OPTIONS = {
     "job_class",
     "resource_type",
     "prefetch",
+    "associations",
+    "write_policy",
 }
 
 
@@ -148,6 +154,32 @@ def declare(model: type, crm_name: str, *, replace: bool = False, **options: Any
     prefetch = tuple(_as_list(where, "prefetch", options.get("prefetch")))
     for path in prefetch:
         validate_dependency(model, path, where, "prefetch")
+    associations = tuple(_as_list(where, "associations", options.get("associations")))
+    for association in associations:
+        if not isinstance(association, Associate):
+            raise ConfigurationError(
+                f"{where}: associations must be Associate(...) declarations, not {association!r}"
+            )
+        association.validate(model, where)
+    adapter = registry.crm(crm_name).adapter
+    missing = [name for name in ("batch_associate", "batch_dissociate")
+               if not callable(getattr(adapter, name, None))]  # fmt: skip
+    if associations and missing:
+        raise ConfigurationError(
+            f"{where}: associations need an adapter with batch_associate() and "
+            f"batch_dissociate(); {type(adapter).__name__} has no {' or '.join(missing)}()"
+        )
+    keys = tuple(key for key in (id_property, external_id_property) if key)
+    write_policy = WritePolicy.declared(where, options.get("write_policy"), keys)
+    if not callable(getattr(adapter, "batch_read", None)) and _reads_first(write_policy, keys):
+        raise ConfigurationError(
+            f"{where}: write_policy has if_empty (or create_only, with a key new objects are "
+            f"matched on) fields, which need the CRM's values: {type(adapter).__name__} has "
+            "no batch_read()"
+        )
+    for association in associations:
+        if association.path not in dependencies:
+            dependencies += (association.path,)
     name = options.get("resource_type") or model.__name__
     config = SyncConfig(
         model=model,
@@ -162,6 +194,8 @@ def declare(model: type, crm_name: str, *, replace: bool = False, **options: Any
         stale_scope=options.get("stale_scope"),
         job_class=job_class,
         prefetch=prefetch,
+        associations=associations,
+        write_policy=write_policy,
     )
     with _lock:
         owner = _names.get(name)
@@ -188,6 +222,12 @@ def declare(model: type, crm_name: str, *, replace: bool = False, **options: Any
     if database_proxy.obj is None:
         bind_database(model._meta.database)
     return config
+
+
+def _reads_first(policy: WritePolicy, keys: tuple[str, ...]) -> bool:
+    """Whether ``policy`` needs the CRM's values before some writes."""
+    named = [p for _, p in policy.fields] + [policy.default]
+    return "if_empty" in named or (bool(keys) and "create_only" in named)
 
 
 def _as_list(where: str, option: str, value: Any) -> list:
@@ -262,11 +302,16 @@ def configs(models: Any = None, crm_name: str | None = None) -> list[SyncConfig]
 
 
 def has_dependants(model: type, crm_name: str) -> bool:
-    """Whether some model lists ``model`` in its ``sync_dependencies`` for ``crm_name``."""
+    """Whether some model lists ``model`` in its ``sync_dependencies`` for ``crm_name``,
+    or associates its records with records of ``model``."""
     return any(
         config.model._meta.fields[name].rel_model is model
         for config in configs(crm_name=crm_name)
         for name in config.sync_dependencies
+    ) or any(
+        association.target(config.model) is model
+        for config in configs(crm_name=crm_name)
+        for association in config.associations
     )
 
 

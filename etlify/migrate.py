@@ -3,8 +3,8 @@
 ``etlify create-tables`` runs :func:`upgrade_tables`: a ``crm_synchronisations``
 table made by the Ruby gem or by an earlier Etlify release gains the columns
 and indexes this version needs and keeps its rows; a missing table is created.
-The tables: ``crm_synchronisations``, ``etlify_pending_syncs`` and the run
-history ``etlify_runs``.
+The tables: ``crm_synchronisations``, ``etlify_pending_syncs``, the run
+history ``etlify_runs`` and the associations written, ``etlify_crm_links``.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from typing import Any
 from peewee import CharField, Entity, Field, MySQLDatabase, SqliteDatabase, TextField
 from playhouse.migrate import MySQLMigrator, SchemaMigrator, migrate
 
-from .state import KEY_COLLATION, CrmSynchronisation, PendingSync, SyncRun, ensure_bound
+from .state import KEY_COLLATION, CrmLink, CrmSynchronisation, PendingSync, SyncRun, ensure_bound
 from .state.tables import KeyField
 
 __all__ = ["create_tables", "upgrade_tables"]
 
-STATE_MODELS = (CrmSynchronisation, PendingSync, SyncRun)
+STATE_MODELS = (CrmSynchronisation, PendingSync, SyncRun, CrmLink)
 
 
 def create_tables() -> list[str]:

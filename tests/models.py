@@ -15,7 +15,7 @@ from peewee import (
 )
 
 from etlify import BaseSerializer, EtlifyMixin, config
-from etlify.state import CrmSynchronisation, PendingSync, bind_database
+from etlify.state import CrmLink, CrmSynchronisation, PendingSync, bind_database
 
 
 def now() -> dt.datetime:
@@ -64,7 +64,7 @@ def define_models(database):
 
     models = [Company, User, Investment, Tagged]
     bind_database(database)
-    database.drop_tables([CrmSynchronisation, PendingSync, *models])
+    database.drop_tables([CrmSynchronisation, PendingSync, CrmLink, *models])
     database.create_tables(models)
     return SimpleNamespace(
         db=database,

@@ -17,6 +17,7 @@ from .. import registry
 from ..adapters.limited import call_adapter
 from ..declarations import SyncConfig, crm_names_for, resource_type, sync_config
 from ..state import database_proxy, rows, tables_required
+from ..state.links import LinkState
 from ..state.rows import Lease, Row, Scope
 from ..status import Status
 from .failures import failure_fields, report_failure
@@ -117,6 +118,10 @@ def _delete_claimed(config_: SyncConfig, claimed: list[Row], lease: Lease, recor
     scope = Scope.of(config_)
     with database_proxy.atomic():
         scope.unlink(lease, [row.id for row in deleted])
+        # An archived object takes its associations with it.
+        LinkState(config_.crm_name, config_.resource_type).forget(
+            row.resource_id for row in deleted
+        )
         scope.fail(
             lease,
             {row.id: failure_fields(row.error_count, error, adapter) for row, error in failed},
@@ -150,6 +155,9 @@ def forget_record(model: type, pk: Any) -> dict[str, tuple[str, str]]:
     the CRM. Returns ``{crm_name: (object type, crm id)}`` of the CRM objects
     the record was linked to, which are left in the CRM.
     """
-    if not crm_names_for(model):
+    crm_names = crm_names_for(model)
+    if not crm_names:
         return {}
+    for crm_name in crm_names:
+        LinkState(crm_name, resource_type(model)).forget([str(pk)])
     return rows.forget(resource_type(model), str(pk))

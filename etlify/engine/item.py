@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..state.rows import Row
@@ -21,3 +21,7 @@ class Item:
     digest: str | None = None
     #: The payload's unique key as the CRM compares it (``crm_key``), if it has one.
     key: str | None = None
+    #: ``{association path: {target CRM id}}``: the links the record should have.
+    links: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: The links Etlify last wrote for the record.
+    stored_links: dict[str, frozenset[str]] = field(default_factory=dict)

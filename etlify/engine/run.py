@@ -42,6 +42,7 @@ from ..status import Status
 from .failures import describe_error, failure_fields, long_key_error, report_failure
 from .item import Item
 from .keys import crm_key, overwritten, refuse_shared_keys
+from .linking import Linker
 from .outcomes import COUNTER, announce
 from .report import RunReport
 from .rollback import keep_outcomes
@@ -154,6 +155,7 @@ class _Run:
         self.dispatch = dispatch
         self.wait = wait
         self.scope = Scope.of(config_)
+        self.linker = Linker(config_, self.adapter) if config_.associations else None
         self.lease = Lease()
         self.outcome = BatchOutcome()
         self.synced: dict[str, tuple[Item, str, bool]] = {}
@@ -198,26 +200,33 @@ class _Run:
             sender = Sender(
                 self.config, self.adapter, self.lease.renew, self.entry.breaker, self.on_sent
             )
+            linked_to = {item.resource_id: item.row.crm_id for item in to_send}
             with lease.renewing(self.lease.renew):
                 sender.send(to_send)
+                for item in to_send:
+                    answer = sender.answers.get(item.resource_id)
+                    if isinstance(answer, BaseException):
+                        self.failed[item.resource_id] = (item, answer)
+                    elif answer is not None:
+                        self.synced[item.resource_id] = (item, answer, not item.row.crm_id)
+                    # no answer: not sent (the run was stopped); left stale, free
+                if self.linker is not None:
+                    self.linker.write(
+                        [
+                            (item, crm_id, crm_id != linked_to[rid])
+                            for rid, (item, crm_id, _) in self.synced.items()
+                        ],
+                        sender.call,
+                    )
             self.outcome.stopped = sender.stopped
-            for item in to_send:
-                answer = sender.answers.get(item.resource_id)
-                if isinstance(answer, BaseException):
-                    self.failed[item.resource_id] = (item, answer)
-                elif answer is not None:
-                    self.synced[item.resource_id] = (item, answer, not item.row.crm_id)
-                # no answer: not sent (the run was stopped); left stale, free
             # One short transaction for all the writes: no CRM call happens in it.
+            kept = {
+                rid: (crm_id, item.digest, item.key)
+                for rid, (item, crm_id, _) in self.synced.items()
+            }
             with database_proxy.atomic():
                 self._write()
-            keep_outcomes(
-                self.config,
-                {
-                    rid: (crm_id, item.digest, item.key)
-                    for rid, (item, crm_id, _) in self.synced.items()
-                },
-            )
+            keep_outcomes(self.config, {rid: kept[rid] for rid in kept if rid not in self.failed})
         finally:
             self.lease.release()
         self._announce()
@@ -310,7 +319,12 @@ class _Run:
                 self.failed[item.resource_id] = (item, error)
                 continue
             ready.append(item)
-        self.waiting = self._unsynced_dependencies(ready)
+        reach = self.linker.reached(ready) if self.linker is not None else {}
+        self.waiting = self._unsynced_dependencies(ready, reach)
+        if self.linker is not None:
+            self.linker.wanted(
+                [i for i in ready if i.resource_id not in self.waiting | self.failed.keys()], reach
+            )
         to_send = []
         for item in ready:
             if item.resource_id in self.failed:
@@ -324,13 +338,16 @@ class _Run:
                     key = self.config.external_id(item.resource_id)
                     item.payload = {**item.payload, self.config.external_id_property: key}
                 item.digest = digest_of(item.payload)
-                unchanged = bool(item.row.crm_id) and item.row.last_digest == item.digest
+                same_payload = bool(item.row.crm_id) and item.row.last_digest == item.digest
                 # The payload the CRM holds has the key its row stored.
-                stored = item.row.crm_key if unchanged else None
+                stored = item.row.crm_key if same_payload else None
                 item.key = stored or crm_key(self.config, self.adapter, item.payload)
             except Exception as error:
                 self.failed[item.resource_id] = (item, error)
                 continue
+            unchanged = same_payload and item.links == item.stored_links
+            if same_payload and not unchanged:
+                item.payload = {}  # only its associations changed
             (self.unchanged if unchanged else to_send).append(item)
         refused = refuse_shared_keys(self.config, self.scope, to_send, self.unchanged)
         for item in to_send:
@@ -346,62 +363,95 @@ class _Run:
                 f"sync_if of {self.config.model.__name__} raised {type(error).__name__}: {error}"
             ) from error
 
-    def _unsynced_dependencies(self, items: list[Item]) -> dict[str, list]:
+    def _unsynced_dependencies(
+        self, items: list[Item], reach: dict[str, dict[str, set[str]]]
+    ) -> dict[str, list]:
         """``{resource_id: [(dependency, its config)]}`` for dependencies still without CRM id.
 
-        Dependencies without one are synced first (not in a dry run); one
-        this thread is syncing further up its call chain (a cycle) is not
+        The dependencies are the records of ``sync_dependencies`` and those
+        the associations reach (``reach``: ``{path: {resource_id: {target
+        id}}}``). Those without a CRM id are synced first (not in a dry run);
+        one this thread is syncing further up its call chain (a cycle) is not
         waited for.
         """
         waiting: dict[str, list] = {}
         for name in self.config.sync_dependencies:
-            target = self.config.model._meta.fields[name].rel_model
-            dep_config = sync_config(target, self.config.crm_name)
-            dep_scope = Scope.of(dep_config)
-            pointing = [item for item in items if item.record.__data__.get(name) is not None]
-            linked = dep_scope.linked({str(item.record.__data__[name]) for item in pointing})
-            unlinked: dict[str, list[Item]] = {}
-            for item in pointing:
-                value = str(item.record.__data__[name])
+            dep_config = sync_config(
+                self.config.model._meta.fields[name].rel_model, self.config.crm_name
+            )
+            pointing = {
+                item.resource_id: {str(item.record.__data__[name])}
+                for item in items
+                if item.record.__data__.get(name) is not None
+            }
+
+            def load(item: Item, _value: str, name: str = name) -> Any:
+                return getattr(item.record, name)
+
+            self._wait_on(dep_config, items, pointing, load, waiting)
+        for target in self.linker.targets if self.linker is not None else ():
+            model = target.config.model
+
+            def load_target(_item: Item, value: str, model: Any = model) -> Any:
+                return model.get_by_id(model._meta.primary_key.python_value(value))
+
+            self._wait_on(target.config, items, reach[target.path], load_target, waiting)
+        return waiting
+
+    def _wait_on(
+        self,
+        dep_config: SyncConfig,
+        items: list[Item],
+        pointing: dict[str, set[str]],
+        load: Callable[[Item, str], Any],
+        waiting: dict[str, list],
+    ) -> None:
+        """Add to ``waiting`` the items whose dependencies (``pointing``: ``{resource_id:
+        {dependency id}}``) have no CRM id, even once synced first; ``load`` reads one."""
+        dep_scope = Scope.of(dep_config)
+        values = {value for found in pointing.values() for value in found}
+        linked = dep_scope.linked(values) if values else set()
+        unlinked: dict[str, list[Item]] = {}
+        for item in items:
+            for value in sorted(pointing.get(item.resource_id, ())):
                 if value not in linked:
                     unlinked.setdefault(value, []).append(item)
-            if not unlinked:
+        if not unlinked:
+            return
+        in_chain = {
+            value
+            for value in unlinked
+            if (dep_config.resource_type, value, dep_config.crm_name) in _in_progress()
+        }
+        for value in in_chain:
+            logger.info(
+                "etlify: dependency cycle through %s #%s; not waiting",
+                dep_config.resource_type,
+                value,
+            )
+        if not self.dry_run:
+            self._sync_first(dep_config, [v for v in unlinked if v not in in_chain])
+            linked = dep_scope.linked(unlinked)
+        for value, dependants in unlinked.items():
+            if value in linked or value in in_chain:
                 continue
-            in_chain = {
-                value
-                for value in unlinked
-                if (dep_config.resource_type, value, dep_config.crm_name) in _in_progress()
-            }
-            for value in in_chain:
-                logger.info(
-                    "etlify: dependency cycle through %s #%s; not waiting",
-                    dep_config.resource_type,
-                    value,
-                )
-            if not self.dry_run:
-                self._sync_first(dep_config, [v for v in unlinked if v not in in_chain])
-                linked = dep_scope.linked(unlinked)
-            for value, dependants in unlinked.items():
-                if value in linked or value in in_chain:
+            too_long = long_key_error(dep_config.model, value)
+            for item in dependants:
+                if too_long is not None:  # it could never be buffered
+                    self.failed[item.resource_id] = (
+                        item,
+                        ValidationFailed(
+                            f"{self.config.model.__name__} #{item.resource_id} waits on a "
+                            f"record the sync state cannot hold: {too_long}"
+                        ),
+                    )
                     continue
-                too_long = long_key_error(dep_config.model, value)
-                for item in dependants:
-                    if too_long is not None:  # it could never be buffered
-                        self.failed[item.resource_id] = (
-                            item,
-                            ValidationFailed(
-                                f"{self.config.model.__name__} #{item.resource_id} waits on a "
-                                f"record the sync state cannot hold: {too_long}"
-                            ),
-                        )
-                        continue
-                    try:
-                        dependency = getattr(item.record, name)
-                    except Exception as error:  # e.g. a foreign key to a deleted row
-                        self.failed[item.resource_id] = (item, error)
-                        continue
-                    waiting.setdefault(item.resource_id, []).append((dependency, dep_config))
-        return waiting
+                try:
+                    dependency = load(item, value)
+                except Exception as error:  # e.g. a foreign key to a deleted row
+                    self.failed[item.resource_id] = (item, error)
+                    continue
+                waiting.setdefault(item.resource_id, []).append((dependency, dep_config))
 
     def _sync_first(self, dep_config: SyncConfig, values: list[str]) -> None:
         """Sync the dependencies ``values`` (their keys as text) before their dependants."""
@@ -442,7 +492,7 @@ class _Run:
                 self.outcome.statuses[item.resource_id] = Status.BUSY
                 continue
             item.row = row
-            if row.crm_id and row.last_digest == item.digest:
+            if row.crm_id and row.last_digest == item.digest and item.links == item.stored_links:
                 self.unchanged.append(item)
             else:
                 claimed.append(item)
@@ -486,9 +536,13 @@ class _Run:
             del self.synced[item.resource_id]
             holder = self.scope.mark_overwritten(crm_id, item.key)
             self.failed[item.resource_id] = (item, overwritten(self.config, item, crm_id, holder))
+        unlinked = self._links_written()
         self.scope.fail(
             self.lease,
-            {item.row.id: self._failure(item, error) for item, error in self.failed.values()},
+            {
+                item.row.id: {**self._failure(item, error), **unlinked.get(item.resource_id, {})}
+                for item, error in self.failed.values()
+            },
         )
         self.scope.stamp(
             self.lease,
@@ -514,6 +568,22 @@ class _Run:
                 for dependency, dep_config in dependencies
             ]
         )
+
+    def _links_written(self) -> dict[str, dict[str, Any]]:
+        """Store the links the CRM confirmed; a record some of whose links it refused
+        fails, its payload confirmed: ``{resource_id: fields}`` that keep it stale."""
+        if self.linker is None:
+            return {}
+        self.linker.state.store(
+            {rid: links for rid, links in self.linker.written.items() if rid in self.synced}
+        )
+        unlinked = {}
+        for rid, error in self.linker.refused.items():
+            if rid in self.synced:
+                item, _, _ = self.synced.pop(rid)
+                self.failed[rid] = (item, error)
+                unlinked[rid] = {"last_synced_at": None, "create_sent_at": None}
+        return unlinked
 
     # -- after the writes ----------------------------------------------------
 

@@ -68,9 +68,14 @@ class Sender:
         self.answers: dict[str, Answer] = {}
         self.stopped: AdapterError | None = None
 
+    def call(self, request: Callable[[], Any]) -> Any:
+        """``request()``, one CRM request, under the rules every request of the run
+        follows (the 429 rule, the circuit breaker, the lease)."""
+        return self._call(lambda _chunk: request(), [])
+
     def send(self, items: list[Item]) -> None:
         """Send ``items``: updates first, then new records."""
-        items = self._find_lost_creates(items)
+        items = self._apply_policy(self._find_lost_creates(items))
         # One record is sent on its own: a PATCH to its object costs one
         # request too, and reads better in the CRM's logs than a batch of one.
         linked = [item for item in items if item.row.crm_id]
@@ -127,6 +132,60 @@ class Sender:
                 item.row = item.row._replace(crm_id=found[0])
             to_send.append(item)
         return to_send
+
+    def _apply_policy(self, items: list[Item]) -> list[Item]:
+        """Cut each payload down to what the write policy sends; return the items
+        left to send. An update left with nothing to send is answered with its
+        CRM id, at no cost. The CRM values ``if_empty`` needs (and, for a new
+        record that may match an existing object, whether it does) are read in
+        batches, 100 records a request, only for the records that need them."""
+        policy = self.config.write_policy
+        key = self.config.upsert_key
+        if not policy.is_default:
+            by_id = [i for i in items if i.row.crm_id and policy.needs_read(i.payload)]
+            by_key = [
+                i
+                for i in items
+                if not i.row.crm_id and key and i.payload.get(key) is not None
+                if policy.needs_lookup(i.payload)
+            ]
+            found = self._read(by_id, None) | self._read(by_key, key)
+            for item in items:
+                if item.resource_id in self.answers:
+                    continue
+                exists = bool(item.row.crm_id) or item.resource_id in found
+                item.payload = policy.apply(item.payload, not exists, found.get(item.resource_id))
+        rest = []
+        for item in items:
+            if item.resource_id in self.answers:
+                continue
+            if item.row.crm_id and not item.payload:
+                self.answers[item.resource_id] = str(item.row.crm_id)
+            else:
+                rest.append(item)
+        return rest
+
+    def _read(self, items: list[Item], key: str | None) -> dict[str, dict[str, Any]]:
+        """``{resource_id: the CRM's values}`` of the objects of ``items`` the CRM has,
+        by CRM id or (``key``) by that unique property; a failed read fails its items."""
+        found: dict[str, dict[str, Any]] = {}
+        names = sorted({n for i in items for n in self.config.write_policy.needs_read(i.payload)})
+        for chunk in self._chunks(items):
+            keyed = {
+                str(item.payload[key] if key else item.row.crm_id): item.resource_id
+                for item in chunk
+            }
+
+            def read(_chunk: list[Item], keyed: dict[str, str] = keyed) -> Any:
+                return self.adapter.batch_read(self.config.crm_object_type, list(keyed), names, key)
+
+            try:
+                values = self._call(read, chunk)
+            except Exception as error:
+                self.answers.update((item.resource_id, error) for item in chunk)
+                continue
+            found.update((keyed[k], v) for k, v in values.items() if k in keyed)
+        return found
 
     def _chunks(self, items: list[Item]) -> list[list[Item]]:
         return [items[start : start + self.size] for start in range(0, len(items), self.size)]

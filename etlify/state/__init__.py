@@ -1,7 +1,7 @@
 """The sync state: Etlify's own tables in the application's database.
 
 :mod:`~etlify.state.tables` defines them (one row per record and CRM, and
-the records waiting for a dependency); :mod:`~etlify.state.runs` the run
+the records waiting for a dependency, the associations written); :mod:`~etlify.state.runs` the run
 history (one row per batch sync).
 """
 
@@ -19,6 +19,7 @@ from .tables import (
     MAX_CRM_KEY_LENGTH,
     MAX_KEY_LENGTH,
     STATE_TABLES,
+    CrmLink,
     CrmSynchronisation,
     PendingSync,
     bind_database,
@@ -35,6 +36,7 @@ __all__ = [
     "MAX_CRM_KEY_LENGTH",
     "MAX_KEY_LENGTH",
     "STATE_TABLES",
+    "CrmLink",
     "CrmSynchronisation",
     "PendingSync",
     "SyncRun",

@@ -3,7 +3,9 @@
 ``CrmSynchronisation`` holds one row per (CRM, model, record): the CRM id, the
 digest of the last payload the CRM confirmed, the error bookkeeping, and the
 claim that keeps two workers from syncing one record at once.
-``PendingSync`` buffers records waiting for a ``sync_dependencies`` record.
+``PendingSync`` buffers records waiting for a ``sync_dependencies`` record
+(or an associated one). ``CrmLink`` holds the associations Etlify wrote to the
+CRM, so that it archives only those when a link goes away.
 
 Both tables live on :data:`database_proxy` and have no foreign keys into user
 models, so binding or dropping user tables never cascades into them.
@@ -43,6 +45,7 @@ __all__ = [
     "bind_database",
     "CrmSynchronisation",
     "PendingSync",
+    "CrmLink",
     "KeyField",
     "STATE_TABLES",
     "MAX_KEY_LENGTH",
@@ -92,7 +95,7 @@ def savepoint() -> Any:
 
 
 #: The tables of Etlify's state, as ``create_tables()`` makes them.
-STATE_TABLES = ("crm_synchronisations", "etlify_pending_syncs", "etlify_runs")
+STATE_TABLES = ("crm_synchronisations", "etlify_pending_syncs", "etlify_runs", "etlify_crm_links")
 
 #: The words each database uses for a missing table.
 _MISSING_TABLE = ("no such table", "does not exist", "doesn't exist")
@@ -294,4 +297,24 @@ class PendingSync(_StateModel):
                 True,
             ),
             (("crm_name", "dependency_type", "dependency_id"), False),
+        )
+
+
+class CrmLink(_StateModel):
+    """One association Etlify wrote to the CRM: from the object of record
+    ``resource_type`` #``resource_id`` to object ``to_crm_id``, for the
+    declaration ``Associate(association)``."""
+
+    id = AutoField()
+    crm_name = CharField(max_length=64)
+    resource_type = CharField(max_length=128)
+    resource_id = KeyField()
+    association = KeyField(max_length=128)
+    to_crm_id = CharField(max_length=64)
+    created_at = DateTimeField(default=_now)
+
+    class Meta:
+        table_name = "etlify_crm_links"
+        indexes = (
+            (("crm_name", "resource_type", "resource_id", "association", "to_crm_id"), True),
         )
