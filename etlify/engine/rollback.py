@@ -20,10 +20,11 @@ import logging
 from ..declarations import SyncConfig
 from ..sql import in_list
 from ..state import database_proxy
+from ..state.links import Links, LinkState
 from ..state.rows import Scope
 from ..transactions import in_transaction, on_outermost_end
 
-__all__ = ["keep_outcomes"]
+__all__ = ["keep_outcomes", "keep_links"]
 
 logger = logging.getLogger("etlify")
 
@@ -50,6 +51,27 @@ def keep_outcomes(config_: SyncConfig, written: dict[str, tuple[str, str, str | 
             )
 
     on_outermost_end(database_proxy, check, check)
+
+
+def keep_links(config_: SyncConfig, written: dict[str, tuple[Links, Links]]) -> None:
+    """Make the links just stored (``{resource_id: (added, removed)}``, as the CRM
+    took them) outlive a rollback: they are stored again once the outermost
+    transaction ends, committed or not (storing them twice changes nothing)."""
+    if not written or not in_transaction(database_proxy):
+        return
+    written = dict(written)
+
+    def store_again() -> None:
+        try:
+            LinkState(config_.crm_name, config_.resource_type).store(written)
+        except Exception:
+            logger.exception(
+                "etlify: could not check the associations of %d %s record(s) after a transaction",
+                len(written),
+                config_.resource_type,
+            )
+
+    on_outermost_end(database_proxy, store_again, store_again)
 
 
 def _restore(config_: SyncConfig, written: dict[str, tuple[str, str, str | None]]) -> None:

@@ -45,7 +45,7 @@ from .keys import crm_key, overwritten, refuse_shared_keys
 from .linking import Linker
 from .outcomes import COUNTER, announce
 from .report import RunReport
-from .rollback import keep_outcomes
+from .rollback import keep_links, keep_outcomes
 from .send import Sender
 
 __all__ = ["Dispatch", "BatchOutcome", "sync_record", "sync_batch", "release_waiting"]
@@ -196,6 +196,9 @@ class _Run:
                 self._plan_all(to_send)
                 return
             to_send = self._claim(to_send)
+            for item in to_send:
+                if item.row.crm_id and item.row.last_digest == item.digest:
+                    item.payload = {}  # the CRM has this payload: only links to write
             self.sent_at = config.now()
             sender = Sender(
                 self.config, self.adapter, self.lease.renew, self.entry.breaker, self.on_sent
@@ -227,6 +230,8 @@ class _Run:
             with database_proxy.atomic():
                 self._write()
             keep_outcomes(self.config, {rid: kept[rid] for rid in kept if rid not in self.failed})
+            if self.linker is not None:
+                keep_links(self.config, self.linker.written)
         finally:
             self.lease.release()
         self._announce()
@@ -346,8 +351,6 @@ class _Run:
                 self.failed[item.resource_id] = (item, error)
                 continue
             unchanged = same_payload and item.links == item.stored_links
-            if same_payload and not unchanged:
-                item.payload = {}  # only its associations changed
             (self.unchanged if unchanged else to_send).append(item)
         refused = refuse_shared_keys(self.config, self.scope, to_send, self.unchanged)
         for item in to_send:
@@ -483,6 +486,12 @@ class _Run:
         if self.wait:
             return items
         fresh = self.scope.claim(self.lease, [item.row.id for item in items])
+        if self.linker is not None:
+            # Read again under the claim: a worker that synced a record since
+            # this batch read it has stored its links by now.
+            stored = self.linker.state.of(item.resource_id for item in items)
+            for item in items:
+                item.stored_links = stored.get(item.resource_id, {})
         claimed = []
         for item in items:
             row = fresh.get(item.row.id)

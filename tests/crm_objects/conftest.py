@@ -38,7 +38,13 @@ def hubspot(hs):
 
 def define(database, user_associations=None, **user_options):
     """Company, User (a contact of one company), Deal (contacts and a company) and
-    Ticket (about a user), synced to "hubspot"; users associate with their company."""
+    Ticket (about a user), synced to "hubspot" in empty tables; users associate
+    with their company."""
+    return declare(database, user_associations, fresh=True, **user_options)
+
+
+def declare(database, user_associations=None, fresh=False, **user_options):
+    """The models of :func:`define`, on tables that exist (made anew with ``fresh``)."""
 
     class Base(Model):
         class Meta:
@@ -89,9 +95,10 @@ def define(database, user_associations=None, **user_options):
     DealContact = Deal.contacts.get_through_model()
     models = [Company, User, Deal, DealContact, Ticket]
     bind_database(database)
-    database.drop_tables([CrmSynchronisation, PendingSync, CrmLink, *models])
-    database.create_tables(models)
-    etlify.create_tables()
+    if fresh:
+        database.drop_tables([CrmSynchronisation, PendingSync, CrmLink, *models])
+        database.create_tables(models)
+        etlify.create_tables()
     Company.etlified_with("hubspot", serializer=CompanySerializer, crm_object_type="companies")
     User.etlified_with(
         "hubspot",

@@ -282,3 +282,30 @@ def test_the_last_contact_removed_from_a_deal_is_unlinked(app, hs):
     deal.contacts.remove([ada])
     assert deal.sync(async_=False) is Status.SYNCED
     assert hs.associations("deals", crm_id(deal), "contacts") == {}
+
+
+def test_a_rollback_around_a_sync_keeps_the_links_the_crm_holds(app, hs):
+    acme, globex = app.Company.create(name="Acme"), app.Company.create(name="Globex")
+    ada = app.User.create(email="ada@example.com", company=acme)
+    sync_all(app)
+    with app.db.atomic() as transaction:
+        ada.company = globex
+        ada.save()
+        assert ada.sync(async_=False) is Status.SYNCED
+        transaction.rollback()
+    assert companies_of(hs, ada) == {crm_id(globex)}
+    assert app.User.get_by_id(ada.id).sync(async_=False) is Status.SYNCED
+    assert companies_of(hs, ada) == {crm_id(acme)}
+
+
+def test_a_refused_link_fails_only_its_own_record(app, hs):
+    acme, globex = app.Company.create(name="Acme"), app.Company.create(name="Globex")
+    ada = app.User.create(email="ada@example.com", company=acme)
+    bob = app.User.create(email="bob@example.com", company=globex)
+    BatchSync.call(models=[app.Company], async_=False)
+    with hs._store.lock:
+        hs._store.type("companies").archive(crm_id(acme), 0.0)
+    stats = BatchSync.call(models=[app.User], async_=False)
+    assert (stats["synced"], stats["errors"]) == (1, 1)
+    assert companies_of(hs, bob) == {crm_id(globex)}
+    assert ada.crm_synchronisation("hubspot").last_error is not None

@@ -146,3 +146,18 @@ def test_an_unknown_policy_is_refused_naming_the_field(any_database, hubspot):
 def test_the_matching_key_cannot_be_skipped(any_database, hubspot):
     with pytest.raises(ConfigurationError, match=r"'email' is the key"):
         define(any_database, [], write_policy={"email": "create_only"})
+
+
+def test_a_failed_read_fails_its_records_and_sends_nothing_for_them(any_database, hubspot, hs):
+    app = define(any_database, [], write_policy={"phone": "if_empty"})
+    ada = app.User.create(email="ada@example.com")
+    ada.sync(async_=False)
+    ada.phone = "555-0100"
+    ada.save()
+    hs.fail_next(status=400)
+    seen = len(hs.requests)
+    assert ada.sync(async_=False) is Status.ERROR
+    assert [r.path for r in hs.requests[seen:]] == ["/crm/v3/objects/contacts/batch/read"]
+    assert "phone" not in contact(hs, ada)
+    assert ada.sync(async_=False) is Status.SYNCED
+    assert contact(hs, ada)["phone"] == "555-0100"
