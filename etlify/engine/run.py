@@ -651,6 +651,8 @@ class _Run:
                 "action": action,
                 "payload": item.payload,
             }
+            if self.linker is not None and status is Status.SYNCED:
+                entry["associations"] = {p: sorted(ids) for p, ids in item.links.items()}
             if status is Status.ERROR:
                 entry["error"] = describe_error(self.failed[item.resource_id][1], self.adapter)
             self.outcome.plan.append(entry)

@@ -309,3 +309,21 @@ def test_a_refused_link_fails_only_its_own_record(app, hs):
     assert (stats["synced"], stats["errors"]) == (1, 1)
     assert companies_of(hs, bob) == {crm_id(globex)}
     assert ada.crm_synchronisation("hubspot").last_error is not None
+
+
+def test_a_dry_run_plans_each_records_links(app, hs):
+    acme = app.Company.create(name="Acme")
+    app.User.create(email="ada@example.com", company=acme)
+    acme.sync(async_=False)
+    (entry,) = BatchSync.call(models=[app.User], async_=False, dry_run=True)["plan"]
+    assert entry["associations"] == {"company": [crm_id(acme)]}
+
+
+def test_the_association_is_archived_inline_when_the_company_is_removed(app, hs):
+    acme = app.Company.create(name="Acme")
+    ada = app.User.create(email="ada@example.com", company=acme)
+    ada.sync(async_=False)
+    ada.company = None
+    ada.save()
+    assert ada.sync(async_=False) is Status.SYNCED
+    assert companies_of(hs, ada) == set()
