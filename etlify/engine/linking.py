@@ -73,7 +73,7 @@ class Linker:
             crm_ids[target.path] = {rid: row.crm_id for rid, row in rows.items()}
         stored = self.state.of(item.resource_id for item in items)
         for item in items:
-            item.links = {
+            links = {
                 t.path: frozenset(
                     crm_ids[t.path][rid]
                     for rid in reach[t.path].get(item.resource_id, ())
@@ -81,6 +81,8 @@ class Linker:
                 )
                 for t in self.targets
             }
+            # As stored: a declaration reaching nothing has no entry.
+            item.links = {path: ids for path, ids in links.items() if ids}
             item.stored_links = stored.get(item.resource_id, {})
 
     def write(self, linked: list[tuple[Item, str, bool]], call: Callable[..., Any]) -> None:

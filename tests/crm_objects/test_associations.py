@@ -327,3 +327,11 @@ def test_the_association_is_archived_inline_when_the_company_is_removed(app, hs)
     ada.save()
     assert ada.sync(async_=False) is Status.SYNCED
     assert companies_of(hs, ada) == set()
+
+
+def test_a_user_without_a_company_is_not_modified_the_second_time(app, hs, requests):
+    ada = app.User.create(email="ada@example.com")
+    assert ada.sync(async_=False) is Status.SYNCED
+    seen = len(hs.requests)
+    assert ada.sync(async_=False) is Status.NOT_MODIFIED
+    assert requests(seen) == []
