@@ -36,6 +36,7 @@ from peewee import (
 )
 
 import etlify
+from etlify import Associate
 from etlify.adapters.wire import encode_properties
 
 from ..adapters.hubspot import HubspotV3Adapter
@@ -114,6 +115,7 @@ def _emulator() -> Iterator[SimpleNamespace]:
             email_tag="",
             requests=lambda: len(hs.requests),
             objects=hs.objects,
+            associations=hs.associations,
         )
 
 
@@ -128,6 +130,7 @@ def _real_hubspot(token: str) -> Iterator[SimpleNamespace]:
         email_tag=f".etlify-demo-{secrets.token_hex(4)}",
         requests=None,
         objects=None,
+        associations=None,
     )
 
 
@@ -172,7 +175,8 @@ def define_models(db: Any) -> SimpleNamespace:
             }
 
     # Companies have no unique property in HubSpot to upsert on: each is created
-    # on its own, then updated by id. Users upsert in batches, matched on email.
+    # on its own, then updated by id. Users upsert in batches, matched on email,
+    # and each contact is linked to its company.
     Company.etlified_with("hubspot", serializer=CompanySerializer, crm_object_type="companies")
     User.etlified_with(
         "hubspot",
@@ -181,6 +185,7 @@ def define_models(db: Any) -> SimpleNamespace:
         id_property="email",
         dependencies=["company", "investments"],
         prefetch=["company", "investments"],
+        associations=[Associate("company", to="companies")],
     )
     db.create_tables([Company, User, Investment])
     return SimpleNamespace(Company=Company, User=User, Investment=Investment)
@@ -248,7 +253,8 @@ class Demo:
         say(
             "1. Backfill",
             f"{stats['synced']:,} records created {self.spent()}",
-            "(users: batch upserts of 100, matched on email; companies: one by one)",
+            "(users: batch upserts of 100, matched on email; companies: one by one;",
+            " then each contact's link to its company, 100 links a request)",
         )
 
     def edit(self) -> dict[str, set]:
@@ -256,11 +262,16 @@ class Demo:
         Company, User, Investment = self.app.Company, self.app.User, self.app.Investment
         user_ids = [pk for (pk,) in User.select(User.id).tuples()]
         renamed, touched = self.sample(user_ids, 20), self.sample(user_ids, 10)
+        moved = self.sample(user_ids, 5)
+        companies = [pk for (pk,) in Company.select(Company.id).tuples()]
         for user in User.select().where(User.id.in_(renamed)):
             user.last_name += "-Smith"
             user.save()
         for user in User.select().where(User.id.in_(touched)):
             user.last_login_at = config.now()
+            user.save()
+        for user in User.select().where(User.id.in_(moved)):
+            user.company = self.rng.choice([pk for pk in companies if pk != user.company_id])
             user.save()
         company = Company.get_by_id(1)
         company.name += " Group"
@@ -280,12 +291,15 @@ class Demo:
         say(
             "2. Edits",
             f"{len(renamed)} users renamed; {len(touched)} users logged in (no CRM field changed)",
+            f"{len(moved)} users moved to another company",
             f"1 company renamed ({len(company_users)} users show its name)",
             f"{len(changed)} investment amounts changed, {len(deleted)} investments deleted",
         )
         return {
             "Company": {str(company.id)},
-            "User": {str(pk) for pk in set(renamed) | set(touched) | company_users | owners},
+            "User": {
+                str(pk) for pk in set(renamed) | set(touched) | set(moved) | company_users | owners
+            },
         }
 
     def find(self, edited: dict[str, set]) -> None:
@@ -332,6 +346,7 @@ class Demo:
         users = prefetch(App.User.select(), App.Company.select(), App.Investment.select())
         differing = self.differing(App.Company.select(), "companies")
         differing += self.differing(users, "contacts")
+        differing += self.unlinked(App.User.select())
         ok = differing == 0 and errors == 0 and self.found_right
         print()
         say(
@@ -361,6 +376,15 @@ class Demo:
             sent = encode_properties(record.build_crm_payload("hubspot"))
             differing += any(properties.get(key) != value for key, value in sent.items())
         return differing
+
+    def unlinked(self, users: Any) -> int:
+        """How many contacts are not linked to exactly their user's company."""
+        contacts, companies = sync_rows.crm_ids("contacts"), sync_rows.crm_ids("companies")
+        return sum(
+            set(self.crm.associations("contacts", contacts.get(str(user.id)), "companies"))
+            != {companies.get(str(user.company_id))}
+            for user in users
+        )
 
     def clean_up(self) -> int:
         """Archive the demo's objects in a real portal; how many."""
