@@ -6,7 +6,14 @@ import datetime as dt
 from types import SimpleNamespace
 
 import pytest
-from peewee import CharField, DateTimeField, ForeignKeyField, ManyToManyField, Model
+from peewee import (
+    CharField,
+    DateTimeField,
+    DeferredThroughModel,
+    ForeignKeyField,
+    ManyToManyField,
+    Model,
+)
 
 import etlify
 from etlify import Associate, BaseSerializer, EtlifyMixin
@@ -49,6 +56,9 @@ def declare(database, user_associations=None, fresh=False, **user_options):
     class Base(Model):
         class Meta:
             database = None
+            # Tables of their own: the other tests' "user" and "company" have other
+            # tables pointing at them.
+            table_function = lambda model: f"co_{model.__name__.lower()}"  # noqa: E731
 
     Base._meta.set_database(database)
 
@@ -63,11 +73,19 @@ def declare(database, user_associations=None, fresh=False, **user_options):
         company = ForeignKeyField(Company, backref="users", null=True, on_delete="SET NULL")
         updated_at = DateTimeField(default=now)
 
+    DealContactDeferred = DeferredThroughModel()
+
     class Deal(EtlifyMixin, Base):
         name = CharField()
         company = ForeignKeyField(Company, backref="deals", null=True)
-        contacts = ManyToManyField(User, backref="deals")
+        contacts = ManyToManyField(User, backref="deals", through_model=DealContactDeferred)
         updated_at = DateTimeField(default=now)
+
+    class DealContact(Base):
+        deal = ForeignKeyField(Deal)
+        user = ForeignKeyField(User)
+
+    DealContactDeferred.set_model(DealContact)
 
     class Ticket(EtlifyMixin, Base):
         subject = CharField()
@@ -92,7 +110,6 @@ def declare(database, user_associations=None, fresh=False, **user_options):
     class TicketSerializer(Payload):
         fields = (("subject", "subject"),)
 
-    DealContact = Deal.contacts.get_through_model()
     models = [Company, User, Deal, DealContact, Ticket]
     bind_database(database)
     if fresh:

@@ -48,6 +48,7 @@ def test_a_custom_object_links_to_its_contact(any_database, hubspot, hs):
 
         class Meta:
             database = any_database
+            table_name = "co_project"
 
     class ProjectSerializer(BaseSerializer):
         def as_crm_payload(self):
