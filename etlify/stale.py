@@ -65,6 +65,7 @@ from . import declarations, registry
 from .declarations import SyncConfig
 from .errors import ConfigurationError
 from .relations import Step, steps
+from .sql import in_list
 from .state import KEY_CHARSET, KEY_COLLATION
 from .state import CrmSynchronisation as Sync
 
@@ -164,7 +165,7 @@ class Finder:
                 model, aliases[0], on=_link(prefix[0], model, aliases[0], database)
             )
             query = _join_rest(query, prefix, aliases, database)
-            for value, signature in query.where(pk.in_(pks)).group_by(pk).tuples():
+            for value, signature in query.where(in_list(pk, pks)).group_by(pk).tuples():
                 totals[str(value)] += int(signature)
         return totals
 
@@ -221,9 +222,7 @@ class _Plan:
             if stamp is not None:
                 signs.append(fn.EXISTS(exists.select(SQL("1")).where(stamp >= synced_at)))
             if step.counted:
-                signature = exists.select(
-                    fn.COALESCE(fn.SUM(_weight(step, aliases, database)), 0)
-                )
+                signature = exists.select(fn.COALESCE(fn.SUM(_weight(step, aliases, database)), 0))
                 weights.append(signature)
         if weights:
             # ``+`` between two queries would be a UNION in Peewee.

@@ -23,7 +23,15 @@ from typing import Any
 from peewee import Case, IntegrityError
 
 from ..config import config
-from ..sql import case_of, in_list, in_pairs
+from ..sql import (
+    case_of,
+    execute_in,
+    in_list,
+    in_pairs,
+    insert_ignoring,
+    prepared,
+    returns_rows,
+)
 from .tables import CrmSynchronisation as Sync
 from .tables import PendingSync, savepoint
 
@@ -59,6 +67,8 @@ ROW_FIELDS = (
     Sync.create_sent_at,
     Sync.crm_key,
 )
+#: :data:`ROW_FIELDS` and the claim token.
+CLAIMED = (*ROW_FIELDS, Sync.claim_token)
 Row = namedtuple(
     "Row",
     "id resource_id crm_id last_digest error_count last_synced_at crm_object_type create_sent_at "
@@ -137,6 +147,8 @@ class Scope:
         self.resource_type = resource_type
         self.object_type = object_type
         self.where = (Sync.crm_name == crm_name) & (Sync.resource_type == resource_type)
+        #: What the SQL of this scope's prepared statements depends on.
+        self.key = (crm_name, resource_type)
 
     @classmethod
     def of(cls, sync_config: Any) -> Scope:
@@ -203,9 +215,7 @@ class Scope:
         if not resource_ids:
             return {}
         now = config.now()
-        Sync.insert_many(
-            [self._new_row(rid, now) for rid in resource_ids]
-        ).on_conflict_ignore().execute()
+        insert_ignoring(Sync, [self._new_row(rid, now) for rid in resource_ids])
         return self.rows(resource_ids)
 
     def _new_row(self, resource_id: str, now: dt.datetime, **claim: Any) -> dict[str, Any]:
@@ -243,14 +253,23 @@ class Scope:
         Returns the row as read after the claim; ``None`` when the row was
         deleted while waiting (its record was deleted from the database).
         """
-        where = self.where & (Sync.resource_id == resource_id)
         now = config.now()
         lease.until = _lease_until()
-        claim = {"claim_token": lease.token, "claimed_until": lease.until}
-        claimed = Sync.update(claim).where(where & unclaimed(now)).execute()
+        claim = (lease.token, lease.until, resource_id, now)
+        if returns_rows(Sync):  # the claim reads the row back itself
+            key = ("claim_one_returning", *self.key)
+            won = prepared(Sync, key, self._claim_one, claim, returning=CLAIMED).fetchall()
+            claimed = len(won)
+        else:
+            won = []
+            claimed = prepared(Sync, ("claim_one", *self.key), self._claim_one, claim).rowcount
         if not claimed:
-            Sync.insert(self._new_row(resource_id, now, **claim)).on_conflict_ignore().execute()
-        *values, token = Sync.select(*ROW_FIELDS, Sync.claim_token).where(where).tuples().get()
+            held = {"claim_token": lease.token, "claimed_until": lease.until}
+            Sync.insert(self._new_row(resource_id, now, **held)).on_conflict_ignore().execute()
+        if not won:
+            cursor = prepared(Sync, ("row_of", *self.key), self._row_of, (resource_id,))
+            won = [cursor.fetchone()]
+        *values, token = [field.python_value(value) for field, value in zip(CLAIMED, won[0])]
         row = Row._make(values)
         if token != lease.token:
             if not _wait_for(row.id, lease):
@@ -258,6 +277,15 @@ class Scope:
             row = Row._make(Sync.select(*ROW_FIELDS).where(Sync.id == row.id).tuples().get())
         lease.row_ids = sorted({*lease.row_ids, row.id})
         return row
+
+    def _claim_one(self, token: str, until: Any, resource_id: str, now: Any) -> Any:
+        """The UPDATE claiming one record's row (see :func:`~etlify.sql.prepared`)."""
+        where = self.where & (Sync.resource_id == resource_id) & unclaimed(now)
+        return Sync.update(claim_token=token, claimed_until=until).where(where)
+
+    def _row_of(self, resource_id: str) -> Any:
+        """The SELECT of one record's row and its claim token."""
+        return Sync.select(*CLAIMED).where(self.where & (Sync.resource_id == resource_id)).limit(1)
 
     # -- writing -------------------------------------------------------------
     #
@@ -284,7 +312,12 @@ class Scope:
 
         def write(rows: dict[int, dict[str, Any]]) -> None:
             with savepoint():
-                if _update_cases(rows, {**stored, **_released()}, lease.mine) == len(rows):
+                if len(rows) == 1:
+                    [(row_id, values)] = rows.items()
+                    values = {**stored, **_released(), **values}
+                    if _update_one(row_id, values, lease.token):
+                        return
+                elif _update_cases(rows, {**stored, **_released()}, lease.mine) == len(rows):
                     return
                 # Some claims expired: the rows not holding what was just written.
                 now_held = Sync.select(Sync.id, Sync.crm_id, Sync.last_digest, Sync.claim_token)
@@ -348,11 +381,7 @@ class Scope:
         items = list(rows.items())
         for start in range(0, len(items), WRITE_CHUNK):
             chunk = dict(items[start : start + WRITE_CHUNK])
-            if unchanged is None:
-                same = in_list(Sync.id, chunk)
-            else:
-                same = in_pairs(Sync.id, Sync.last_digest, [(i, unchanged[i]) for i in chunk])
-            _update_cases(chunk, values, guard & same)
+            _update_cases(chunk, values, guard, unchanged)
         lease.done(rows)
 
     def remember_keys(self, keys: dict[int, tuple[str, str]]) -> None:
@@ -361,17 +390,19 @@ class Scope:
         items = list(keys.items())
         for start in range(0, len(items), WRITE_CHUNK):
             chunk = dict(items[start : start + WRITE_CHUNK])
-            same = in_pairs(Sync.id, Sync.last_digest, [(i, d) for i, (_, d) in chunk.items()])
-            _update_cases({i: {"crm_key": key} for i, (key, _) in chunk.items()}, {}, same)
+            _update_cases(
+                {i: {"crm_key": key} for i, (key, _) in chunk.items()},
+                {},
+                True,
+                {i: digest for i, (_, digest) in chunk.items()},
+            )
 
     def unlink(self, lease: Lease, row_ids: list[int]) -> None:
         """Clear the CRM id and digest of rows whose CRM objects were deleted."""
         for start in range(0, len(row_ids), 500):
             Sync.update(
                 crm_id=None, crm_key=None, last_digest=None, **CLEARED, **_released()
-            ).where(
-                in_list(Sync.id, row_ids[start : start + 500]) & lease.mine
-            ).execute()
+            ).where(in_list(Sync.id, row_ids[start : start + 500]) & lease.mine).execute()
         lease.done(row_ids)
 
     def mark_overwritten(self, crm_id: str, crm_key: str | None) -> tuple[str, str] | None:
@@ -622,8 +653,29 @@ def crm_ids(object_type: str) -> dict[str, str]:
     return dict(query.tuples())
 
 
-def _update_cases(per_row: dict[int, dict[str, Any]], common: dict[str, Any], guard: Any) -> int:
-    """One UPDATE setting per-row values with CASE, and ``common`` values for all rows.
+def _update_one(row_id: int, values: dict[str, Any], token: str) -> int:
+    """UPDATE one row held by ``token`` to ``values``, its SQL compiled once per column set
+    (see :func:`~etlify.sql.prepared`). Returns the number of rows changed."""
+    names = tuple(sorted(values))
+    fields = [getattr(Sync, name) for name in names]
+    args = [field.db_value(values[name]) for field, name in zip(fields, names)]
+
+    def build(*args: Any) -> Any:
+        *new, row, holder = args
+        update = Sync.update(dict(zip(fields, new)))
+        return update.where((Sync.id == row) & (Sync.claim_token == holder))
+
+    return prepared(Sync, ("update_one", names), build, (*args, row_id, token)).rowcount
+
+
+def _update_cases(
+    per_row: dict[int, dict[str, Any]],
+    common: dict[str, Any],
+    guard: Any,
+    digests: dict[int, str] | None = None,
+) -> int:
+    """One UPDATE setting per-row values with CASE, and ``common`` values for all rows,
+    on those of the rows that meet ``guard`` (and hold ``digests``: ``{row id: digest}``).
 
     Returns the number of rows changed.
     """
@@ -631,13 +683,28 @@ def _update_cases(per_row: dict[int, dict[str, Any]], common: dict[str, Any], gu
         return 0
     columns = {name for values in per_row.values() for name in values}
     assignments: dict[Any, Any] = {getattr(Sync, name): value for name, value in common.items()}
+    cases: dict[Any, dict[Any, Any]] = {}
     for name in columns:
         column = getattr(Sync, name)
         if all(values[name] is None for values in per_row.values()):
             # A CASE of NULLs only is text to PostgreSQL, whatever the column.
             assignments[column] = None
             continue
-        assignments[column] = case_of(
-            Sync.id, {row_id: column.db_value(values[name]) for row_id, values in per_row.items()}
-        )
-    return Sync.update(assignments).where(in_list(Sync.id, per_row) & guard).execute()
+        cases[column] = {
+            Sync.id.db_value(row_id): column.db_value(values[name])
+            for row_id, values in per_row.items()
+        }
+    if digests is None:
+        match, keys = (Sync.id,), [(Sync.id.db_value(row_id),) for row_id in per_row]
+    else:
+        match = (Sync.id, Sync.last_digest)
+        keys = [(Sync.id.db_value(i), Sync.last_digest.db_value(digests[i])) for i in per_row]
+    if assignments and guard is not True:
+        return execute_in(Sync.update(assignments).where(guard), match, keys, cases)
+    for column, by_key in cases.items():
+        assignments[column] = case_of(Sync.id, by_key)
+    if digests is None:
+        rows = in_list(Sync.id, per_row)
+    else:
+        rows = in_pairs(Sync.id, Sync.last_digest, [(i, digests[i]) for i in per_row])
+    return Sync.update(assignments).where(rows & guard).execute()

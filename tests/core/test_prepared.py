@@ -1,0 +1,130 @@
+"""Statements compiled once (etlify.sql.prepared), multi-row inserts and CASE updates
+sent past Peewee's per-value work, on SQLite, PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from etlify import CrmSynchronisation as Sync
+from etlify.sql import execute_in, insert_ignoring, prepared, returns_rows
+from etlify.state.rows import Lease, Scope
+
+T = dt.datetime(2026, 1, 1, 12, 0, 0)
+
+
+def _row(resource_id: str, **fields):
+    values = {
+        "crm_name": "hubspot",
+        "resource_type": "User",
+        "resource_id": resource_id,
+        "created_at": T,
+        "updated_at": T,
+        **fields,
+    }
+    return Sync.create(**values)
+
+
+def _by_id(resource_id: str):
+    def build(value):
+        return Sync.select(Sync.resource_id, Sync.crm_id).where(Sync.resource_id == value)
+
+    return prepared(Sync, ("test-by-id",), build, (resource_id,)).fetchall()
+
+
+def test_a_prepared_select_takes_new_arguments_each_time(any_app):
+    _row("1", crm_id="a")
+    _row("2", crm_id="b")
+
+    assert [tuple(r) for r in _by_id("1")] == [("1", "a")]
+    assert [tuple(r) for r in _by_id("2")] == [("2", "b")]
+    assert list(_by_id("3")) == []
+
+
+def test_a_prepared_update_keeps_its_constants_and_takes_numbers_and_datetimes(any_app):
+    first, second = _row("1"), _row("2")
+
+    def build(count, at, row_id):
+        return Sync.update(error_count=count, last_synced_at=at, crm_object_type="contacts").where(
+            Sync.id == row_id
+        )
+
+    for row, count in ((first, 3), (second, 5)):
+        cursor = prepared(Sync, ("test-update",), build, (count, T, row.id))
+        assert cursor.rowcount == 1
+    rows = {r.resource_id: r for r in Sync.select()}
+    assert (rows["1"].error_count, rows["2"].error_count) == (3, 5)
+    assert rows["2"].last_synced_at == T and rows["2"].crm_object_type == "contacts"
+
+
+def test_a_query_that_cannot_take_stand_ins_runs_as_peewee_builds_it(any_app):
+    _row("1", crm_id="a")
+
+    def build(value):  # the argument is not a parameter of the SQL: not cacheable
+        return Sync.select(Sync.resource_id).where(Sync.crm_id.is_null(value is None))
+
+    assert [tuple(r) for r in prepared(Sync, ("test-shape",), build, ("x",))] == [("1",)]
+    assert list(prepared(Sync, ("test-shape",), build, (None,))) == []
+
+
+def test_update_returning_gives_the_row_where_the_database_can(any_app):
+    row = _row("1", crm_id="a")
+
+    def build(token, row_id):
+        return Sync.update(claim_token=token).where(Sync.id == row_id)
+
+    if not returns_rows(Sync):
+        assert any_app.db.__class__.__name__.startswith("MySQL")
+        return
+    cursor = prepared(Sync, ("test-returning",), build, ("t" * 32, row.id), [Sync.crm_id])
+    assert [tuple(r) for r in cursor.fetchall()] == [("a",)]
+    assert Sync.get_by_id(row.id).claim_token == "t" * 32
+
+
+def test_insert_ignoring_adds_the_missing_rows_only(any_app):
+    _row("2", crm_id="kept")
+    rows = [
+        {
+            "crm_name": "hubspot",
+            "resource_type": "User",
+            "resource_id": str(i),
+            "error_count": 0,
+            "created_at": T,
+            "updated_at": T,
+        }
+        for i in range(1, 6)
+    ]
+
+    insert_ignoring(Sync, rows)
+    insert_ignoring(Sync, rows[:2])
+
+    assert sorted(r.resource_id for r in Sync.select()) == ["1", "2", "3", "4", "5"]
+    assert Sync.get(Sync.resource_id == "2").crm_id == "kept"
+    assert Sync.get(Sync.resource_id == "4").created_at == T
+
+
+def test_execute_in_sets_per_row_values_on_the_matching_rows_only(any_app):
+    rows = [_row(str(i), last_digest=f"d{i}") for i in range(1, 5)]
+    ids = [row.id for row in rows]
+    query = Sync.update(error_count=7).where(Sync.claim_token.is_null())
+    keys = [(ids[0], "d1"), (ids[1], "wrong"), (ids[2], "d3")]
+    cases = {Sync.crm_id: {ids[0]: "x1", ids[1]: "x2", ids[2]: "x3"}}
+
+    changed = execute_in(query, (Sync.id, Sync.last_digest), keys, cases)
+
+    assert changed == 2
+    found = {r.resource_id: (r.crm_id, r.error_count) for r in Sync.select()}
+    assert found == {"1": ("x1", 7), "2": (None, 0), "3": ("x3", 7), "4": (None, 0)}
+
+
+def test_a_single_sync_claims_its_row_and_reads_it_back(any_app):
+    scope = Scope("hubspot", "User", "contacts")
+    _row("1", crm_id="a")
+    lease = Lease()
+
+    row = scope.claim_waiting(lease, "1")
+    new = scope.claim_waiting(lease, "2")
+
+    assert (row.resource_id, row.crm_id) == ("1", "a")
+    assert new.resource_id == "2" and new.crm_id is None
+    assert {r.claim_token for r in Sync.select()} == {lease.token}
+    assert lease.row_ids == sorted([row.id, new.id])
