@@ -14,6 +14,7 @@ from peewee import CharField, DateTimeField, ForeignKeyField, Model, PostgresqlD
 
 import etlify
 from etlify import BaseSerializer, EtlifyMixin
+from etlify.sql import insert_ignoring
 from etlify.state import SyncRun
 
 
@@ -140,7 +141,8 @@ def populate(app: SimpleNamespace, users: int, companies: int, at: dt.datetime) 
 
 def mark_synced(app: SimpleNamespace, model, count: int, at: dt.datetime) -> None:
     """Sync rows saying records 1..count were synced at ``at`` (digests are placeholders),
-    with the dependency signatures a sync of the declared ``model`` stores."""
+    with the dependency signatures a sync of the declared ``model`` stores (inserted
+    past Peewee's per-value work: a million rows take minutes otherwise)."""
     chunk = 10_000
     name = model.__name__
     config_ = etlify.declarations.sync_config(model, "hubspot")
@@ -148,7 +150,8 @@ def mark_synced(app: SimpleNamespace, model, count: int, at: dt.datetime) -> Non
         for start in range(0, count, chunk):
             ids = range(start + 1, min(count, start + chunk) + 1)
             signatures = etlify.Finder.dependency_signatures(config_, ids)
-            etlify.CrmSynchronisation.insert_many(
+            insert_ignoring(
+                etlify.CrmSynchronisation,
                 [
                     {
                         "crm_name": "hubspot",
@@ -164,5 +167,5 @@ def mark_synced(app: SimpleNamespace, model, count: int, at: dt.datetime) -> Non
                         "updated_at": at,
                     }
                     for i in range(start, min(count, start + chunk))
-                ]
-            ).execute()
+                ],
+            )

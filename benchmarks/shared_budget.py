@@ -40,26 +40,37 @@ PROCESSES, THREADS = 4, 8
 BATCH = 5
 
 
-def b8_shared_budget(duration: float, workdir: str) -> list[dict]:
-    """B8: combined throughput and 429 share of four processes, per budget store."""
+#: B8's lines, in the order they run.
+B8_LINES = ("baseline", "redis", "redis-stopped", "database")
+
+
+def b8_shared_budget(
+    duration: float, workdir: str, lines: tuple[str, ...] = B8_LINES
+) -> list[dict]:
+    """B8: combined throughput and 429 share of four processes, per budget store
+    (``lines``: those of :data:`B8_LINES` to run)."""
     rows = []
-    baseline = run_scenario(None, duration, workdir=_fresh(workdir, "local"))
-    rows += _rows("per-process limiters (baseline)", baseline, None)
-    with private_redis() as redis:
-        shared = run_scenario(redis.url, duration, workdir=_fresh(workdir, "redis"))
-    rows += _rows("one budget in Redis", shared, (0.9, 0.01))
-    with private_redis() as redis:
-        stopped = run_scenario(
-            redis.url,
-            duration,
-            workdir=_fresh(workdir, "redis-stopped"),
-            redis_stop_at=duration / 2,
-            redis=redis,
-        )
-    rows += _rows("Redis stopped half-way", stopped, (None, 0.05))
-    path = Path(_fresh(workdir, "database")) / "budget.db"
-    database = run_scenario(f"sqlite:{path}", duration, workdir=str(path.parent))
-    rows += _rows("one budget in a database table (SQLite)", database, (0.9, 0.01))
+    if "baseline" in lines:
+        baseline = run_scenario(None, duration, workdir=_fresh(workdir, "local"))
+        rows += _rows("per-process limiters (baseline)", baseline, None)
+    if "redis" in lines:
+        with private_redis() as redis:
+            shared = run_scenario(redis.url, duration, workdir=_fresh(workdir, "redis"))
+        rows += _rows("one budget in Redis", shared, (0.9, 0.01))
+    if "redis-stopped" in lines:
+        with private_redis() as redis:
+            stopped = run_scenario(
+                redis.url,
+                duration,
+                workdir=_fresh(workdir, "redis-stopped"),
+                redis_stop_at=duration / 2,
+                redis=redis,
+            )
+        rows += _rows("Redis stopped half-way", stopped, (None, 0.05))
+    if "database" in lines:
+        path = Path(_fresh(workdir, "database")) / "budget.db"
+        database = run_scenario(f"sqlite:{path}", duration, workdir=str(path.parent))
+        rows += _rows("one budget in a database table (SQLite)", database, (0.9, 0.01))
     return rows
 
 
