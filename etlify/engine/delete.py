@@ -118,10 +118,10 @@ def _delete_claimed(config_: SyncConfig, claimed: list[Row], lease: Lease, recor
     scope = Scope.of(config_)
     with database_proxy.atomic():
         scope.unlink(lease, [row.id for row in deleted])
-        # An archived object takes its associations with it.
-        LinkState(config_.crm_name, config_.resource_type).forget(
-            row.resource_id for row in deleted
-        )
+        if config_.associations:  # an archived object takes its associations with it
+            LinkState(config_.crm_name, config_.resource_type).forget(
+                row.resource_id for row in deleted
+            )
         scope.fail(
             lease,
             {row.id: failure_fields(row.error_count, error, adapter) for row, error in failed},
@@ -159,5 +159,6 @@ def forget_record(model: type, pk: Any) -> dict[str, tuple[str, str]]:
     if not crm_names:
         return {}
     for crm_name in crm_names:
-        LinkState(crm_name, resource_type(model)).forget([str(pk)])
+        if sync_config(model, crm_name).associations:
+            LinkState(crm_name, resource_type(model)).forget([str(pk)])
     return rows.forget(resource_type(model), str(pk))

@@ -6,10 +6,13 @@ Syncing one record is a batch of one; both go through the same steps:
    in one UPDATE, the rows of the records it will send and leaves those
    another worker holds (``busy``);
 2. read the records (one query) and their sync rows;
-3. ``sync_if``, then ``sync_dependencies``: a dependency with no CRM id is
-   synced first; a record whose dependency still has none is buffered;
-4. serialise and digest; an unchanged digest needs no CRM call;
-5. send (:mod:`~etlify.engine.send`), under a lease renewed while it lasts;
+3. ``sync_if``, then ``sync_dependencies`` and the records associations
+   reach: one with no CRM id is synced first; a record whose dependency still
+   has none is buffered;
+4. serialise and digest; an unchanged digest (and unchanged associations)
+   needs no CRM call;
+5. send (:mod:`~etlify.engine.send`), under a lease renewed while it lasts,
+   then the associations that changed (:mod:`~etlify.engine.linking`);
 6. write only the confirmed outcomes, in one short transaction;
 7. announce each outcome on its signal, and release the records that were
    waiting on the synced ones.

@@ -11,6 +11,10 @@ opens the CRM's circuit breaker (:mod:`etlify.breaker`: a refused token, an
 unreachable host, a rate limit too long to wait) stops all sending to it, and
 so does a breaker found open.
 
+The model's write policy (:mod:`etlify.write_policy`) cuts each payload down
+to what it sends, after reading, 100 records a request, the CRM values its
+``if_empty`` fields need.
+
 A new record whose earlier create may have made its object (the answer was
 lost: the row's ``create_sent_at``) and that has no unique key to upsert on
 is first looked up with the adapter's ``find_created``: one match is adopted

@@ -335,3 +335,13 @@ def test_a_user_without_a_company_is_not_modified_the_second_time(app, hs, reque
     seen = len(hs.requests)
     assert ada.sync(async_=False) is Status.NOT_MODIFIED
     assert requests(seen) == []
+
+
+def test_models_without_associations_need_no_links_table(database, hubspot, hs):
+    app = define(database, [])
+    database.drop_tables([etlify.CrmLink])
+    ada = app.User.create(email="ada@example.com")
+    assert ada.sync(async_=False) is Status.SYNCED
+    assert ada.crm_delete("hubspot") is Status.DELETED
+    ada.delete_instance()
+    assert hs.object_count("contacts") == 0
