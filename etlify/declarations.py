@@ -171,7 +171,7 @@ def declare(model: type, crm_name: str, *, replace: bool = False, **options: Any
         )
     keys = tuple(key for key in (id_property, external_id_property) if key)
     write_policy = WritePolicy.declared(where, options.get("write_policy"), keys)
-    if not callable(getattr(adapter, "batch_read", None)) and _reads_first(write_policy, keys):
+    if not callable(getattr(adapter, "batch_read", None)) and write_policy.reads_first(keys):
         raise ConfigurationError(
             f"{where}: write_policy has if_empty (or create_only, with a key new objects are "
             f"matched on) fields, which need the CRM's values: {type(adapter).__name__} has "
@@ -222,12 +222,6 @@ def declare(model: type, crm_name: str, *, replace: bool = False, **options: Any
     if database_proxy.obj is None:
         bind_database(model._meta.database)
     return config
-
-
-def _reads_first(policy: WritePolicy, keys: tuple[str, ...]) -> bool:
-    """Whether ``policy`` needs the CRM's values before some writes."""
-    named = [p for _, p in policy.fields] + [policy.default]
-    return "if_empty" in named or (bool(keys) and "create_only" in named)
 
 
 def _as_list(where: str, option: str, value: Any) -> list:

@@ -75,6 +75,12 @@ class WritePolicy:
         """Whether every field is always sent (no policy declared)."""
         return self.default == ALWAYS and all(policy == ALWAYS for _, policy in self.fields)
 
+    def reads_first(self, keys: tuple[str, ...]) -> bool:
+        """Whether some writes need the CRM's values first: an ``if_empty`` field, or
+        a ``create_only`` one when new objects may match existing ones (``keys``)."""
+        named = {policy for _, policy in self.fields} | {self.default}
+        return IF_EMPTY in named or (bool(keys) and CREATE_ONLY in named)
+
     def needs_read(self, payload: Mapping[str, Any]) -> list[str]:
         """The fields of ``payload`` whose CRM values must be read first (``if_empty``)."""
         return [name for name in payload if self.of(name) == IF_EMPTY]

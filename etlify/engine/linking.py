@@ -89,14 +89,8 @@ class Linker:
         """Write the links of the records the CRM confirmed: ``(item, crm id, the
         object is new)``. ``call(fn)`` makes one CRM request, ``fn()``, under the
         run's rules (rate budget, 429 rule, circuit breaker)."""
-        holders = object_holders(
-            self.config.crm_name, self.config.crm_object_type, (c for _, c, _ in linked)
-        )
-        me = self.config.resource_type
         changes: dict[str, tuple[str, Links, Links]] = {}
         for item, crm_id, new in linked:
-            if holders.get(crm_id, (me, item.resource_id)) != (me, item.resource_id):
-                continue  # another record's object: its sync fails as overwritten
             # A new object has none of the links the old one had.
             old = {} if new else item.stored_links
             added = {p: ids - old.get(p, frozenset()) for p, ids in item.links.items()}
@@ -105,6 +99,14 @@ class Linker:
             if any(added.values()) or any(forgotten.values()):
                 changes[item.resource_id] = (crm_id, added, removed)
                 self.written[item.resource_id] = (added, forgotten)
+        holders = object_holders(
+            self.config.crm_name, self.config.crm_object_type, (c[0] for c in changes.values())
+        )
+        me = self.config.resource_type
+        for rid, (crm_id, _, _) in list(changes.items()):
+            if holders.get(crm_id, (me, rid)) != (me, rid):
+                # Another record's object: no link from it; the sync fails as overwritten.
+                del changes[rid], self.written[rid]
         for target in self.targets:
             try:
                 kind = self._type(target, call) if changes else None

@@ -56,7 +56,7 @@ def keep_outcomes(config_: SyncConfig, written: dict[str, tuple[str, str, str | 
 def keep_links(config_: SyncConfig, written: dict[str, tuple[Links, Links]]) -> None:
     """Make the links just stored (``{resource_id: (added, removed)}``, as the CRM
     took them) outlive a rollback: they are stored again once the outermost
-    transaction ends, committed or not (storing them twice changes nothing)."""
+    transaction has rolled back; a commit keeps them as they are."""
     if not written or not in_transaction(database_proxy):
         return
     written = dict(written)
@@ -71,7 +71,7 @@ def keep_links(config_: SyncConfig, written: dict[str, tuple[Links, Links]]) -> 
                 config_.resource_type,
             )
 
-    on_outermost_end(database_proxy, store_again, store_again)
+    on_outermost_end(database_proxy, lambda: None, store_again)
 
 
 def _restore(config_: SyncConfig, written: dict[str, tuple[str, str, str | None]]) -> None:

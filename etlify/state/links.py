@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from ..config import config
-from ..sql import in_list
+from ..sql import in_list, in_pairs
 from .tables import CrmLink, CrmSynchronisation
 
 __all__ = ["LinkState", "Links", "object_holders"]
@@ -46,19 +46,17 @@ class LinkState:
 
     def store(self, written: Mapping[str, tuple[Links, Links]]) -> None:
         """Per record, ``(links added, links removed)`` as the CRM confirmed them."""
-        removed = [
-            (rid, path, to_id)
-            for rid, (_, gone) in written.items()
-            for path, ids in gone.items()
-            for to_id in ids
-        ]
-        for rid, path, to_id in removed:
-            CrmLink.delete().where(
-                self.where
-                & (CrmLink.resource_id == rid)
-                & (CrmLink.association == path)
-                & (CrmLink.to_crm_id == to_id)
-            ).execute()
+        removed: dict[str, list[tuple[str, str]]] = {}
+        for rid, (_, gone) in written.items():
+            for path, ids in gone.items():
+                removed.setdefault(path, []).extend((rid, to_id) for to_id in sorted(ids))
+        for path, pairs in removed.items():
+            for start in range(0, len(pairs), CHUNK):
+                CrmLink.delete().where(
+                    self.where
+                    & (CrmLink.association == path)
+                    & in_pairs(CrmLink.resource_id, CrmLink.to_crm_id, pairs[start : start + CHUNK])
+                ).execute()
         now = config.now()
         rows = [
             {
