@@ -8,19 +8,52 @@ import weakref
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
-from peewee import OP, SQL, Expression, NodeList, PostgresqlDatabase, SqliteDatabase, Tuple
+from peewee import (
+    OP,
+    SQL,
+    Expression,
+    Node,
+    NodeList,
+    PostgresqlDatabase,
+    SqliteDatabase,
+    Tuple,
+)
 
 from .transactions import unwrap
 
 __all__ = [
+    "Placeholders",
     "in_list",
     "in_pairs",
     "case_of",
     "execute_in",
     "prepared",
+    "prepared_sql",
+    "by_primary_key",
     "insert_ignoring",
+    "update_returning",
+    "max_parameters",
     "returns_rows",
 ]
+
+
+class Placeholders(Node):
+    """SQL text and its parameters, handed to Peewee's context as they are.
+
+    Like ``SQL(sql, params)``, which passes each parameter through Peewee's
+    per-value conversion (and an ``IN`` compiles its right side twice): for
+    the hundreds of values of a batch that costs more than the query.
+    Parameters must be as the database takes them.
+    """
+
+    def __init__(self, sql: str, params: list[Any]) -> None:
+        self.sql = sql
+        self.params = params
+
+    def __sql__(self, ctx: Any) -> Any:
+        ctx.literal(self.sql)
+        ctx._values.extend(self.params)
+        return ctx
 
 
 def in_list(field: Any, values: Iterable[Any]) -> Expression:
@@ -32,7 +65,7 @@ def in_list(field: Any, values: Iterable[Any]) -> Expression:
     """
     params = [field.db_value(value) for value in values]
     placeholders = ", ".join([field.model._meta.database.param] * len(params))
-    return Expression(field, OP.IN, SQL(f"({placeholders})", params))
+    return Expression(field, OP.IN, Placeholders(f"({placeholders})", params))
 
 
 def in_pairs(first: Any, second: Any, pairs: Iterable[tuple[Any, Any]]) -> Expression:
@@ -48,7 +81,7 @@ def in_pairs(first: Any, second: Any, pairs: Iterable[tuple[Any, Any]]) -> Expre
         params.append(second.db_value(b))
     param = first.model._meta.database.param
     rows = ", ".join([f"({param}, {param})"] * len(pairs))
-    both = Expression(Tuple(first, second), OP.IN, SQL(f"({rows})", params))
+    both = Expression(Tuple(first, second), OP.IN, Placeholders(f"({rows})", params))
     return in_list(first, [a for a, _ in pairs]) & both
 
 
@@ -65,7 +98,7 @@ def case_of(field: Any, values: Mapping[Any, Any]) -> NodeList:
         params.append(value)
     param = field.model._meta.database.param
     branches = f" WHEN {param} THEN {param}" * len(values)
-    return NodeList((SQL("CASE"), field, SQL(branches.strip(), params), SQL("END")))
+    return NodeList((SQL("CASE"), field, Placeholders(branches.strip(), params), SQL("END")))
 
 
 def execute_in(
@@ -153,50 +186,106 @@ def prepared(
     ``returning`` (fields) ends an UPDATE with ``RETURNING`` those columns,
     where :func:`returns_rows`; the rows come as the driver gives them.
     """
-    database, found = _compiled(model, key, build, args)
-    if found is None:
-        query = build(*args)
-        if not returning:
-            return database.execute(query)
-        sql, params = query.sql()
-        sql += _returning(returning, database)
-        return database.execute_sql(sql, params)
-    sql, template = found
+    database = unwrap(model._meta.database)
+    sql, params = prepared_sql(model, key, build, args)
     if returning:
         sql += _returning(returning, database)
-    params = [args[entry] if type(entry) is int else entry[0] for entry in template]
     return database.execute_sql(sql, params)
 
 
-def insert_ignoring(model: Any, rows: Sequence[Mapping[str, Any]]) -> None:
-    """``model.insert_many(rows).on_conflict_ignore().execute()``, in one statement.
+def prepared_sql(
+    model: Any, key: Hashable, build: Callable[..., Any], args: Sequence[Any]
+) -> tuple[str, list[Any]]:
+    """The SQL and parameters :func:`prepared` runs: ``build(*args).sql()``, its SQL
+    compiled once per database and ``key``."""
+    _, found = _compiled(model, key, build, args)
+    if found is None:
+        return build(*args).sql()
+    sql, template = found
+    return sql, [args[entry] if type(entry) is int else entry[0] for entry in template]
+
+
+def by_primary_key(model: Any, pk: Any) -> Any:
+    """``model.select().where(model's primary key == pk)``, as a raw query of the
+    one record (or none), its SQL compiled once per database and model."""
+    field = model._meta.primary_key
+
+    def build(value: Any) -> Any:
+        return model.select().where(field == value)
+
+    sql, params = prepared_sql(model, ("by_primary_key", model), build, (field.db_value(pk),))
+    return model.raw(sql, *params)
+
+
+def insert_ignoring(
+    model: Any, rows: Sequence[Mapping[str, Any]], returning: Sequence[Any] = ()
+) -> list[tuple]:
+    """``model.insert_many(rows).on_conflict_ignore().execute()``, in few statements.
 
     Peewee builds a node per value of a multi-row INSERT, which costs more
     than the insert itself for the rows of a batch. Here the one-row
     statement is compiled once per database and column set (as
     :func:`prepared` does) and its ``VALUES`` group repeated per row; the
     values go through their fields' ``db_value``. Every row must have the
-    same keys, in the same order.
+    same keys, in the same order. Rows past the placeholders one statement
+    takes (:func:`max_parameters`) go in further statements. ``returning`` (fields, only where
+    :func:`returns_rows`) asks for those columns of the rows inserted, which
+    come back as the driver gives them; rows that existed are not among them.
     """
     if not rows:
-        return
+        return []
     names = tuple(rows[0])
     fields = [model._meta.fields[name] for name in names]
     first = [field.db_value(rows[0][name]) for field, name in zip(fields, names)]
 
     def build(*args: Any) -> Any:
-        return model.insert(dict(zip(fields, args))).on_conflict_ignore()
+        query = model.insert(dict(zip(fields, args))).on_conflict_ignore()
+        return query.returning(*returning) if returning else query
 
-    database, found = _compiled(model, ("insert_ignoring", model, names), build, first)
+    returned_columns = _returning(returning, unwrap(model._meta.database)) if returning else ""
+    key = ("insert_ignoring", model, names, returned_columns)
+    database, found = _compiled(model, key, build, first)
     param = database.param
     group = "(" + ", ".join([param] * len(names)) + ")"
+    returned: list[tuple] = []
     if found is None or found[0].count(group) != 1 or not all(type(e) is int for e in found[1]):
-        model.insert_many(rows).on_conflict_ignore().execute()
-        return
+        # Peewee's own statements; a row holds at most a value per field.
+        per_statement = max(1, max_parameters(database) // len(model._meta.fields))
+        for start in range(0, len(rows), per_statement):
+            query = model.insert_many(rows[start : start + per_statement]).on_conflict_ignore()
+            cursor = database.execute(query.returning(*returning) if returning else query)
+            if returning:
+                returned.extend(cursor.fetchall())
+        return returned
     sql, template = found
     values = [[field.db_value(row[name]) for field, name in zip(fields, names)] for row in rows]
-    params = [row[entry] for row in values for entry in template]
-    database.execute_sql(sql.replace(group, ", ".join([group] * len(rows))), params)
+    per_statement = max(1, max_parameters(database) // len(template))
+    for start in range(0, len(values), per_statement):
+        chunk = values[start : start + per_statement]
+        params = [row[entry] for row in chunk for entry in template]
+        cursor = database.execute_sql(sql.replace(group, ", ".join([group] * len(chunk))), params)
+        if returning:
+            returned.extend(cursor.fetchall())
+    return returned
+
+
+def max_parameters(database: Any) -> int:
+    """The placeholders one statement on ``database`` may hold: SQLite's limit as
+    its build set it (32,766 by default since 3.32, 999 before), 65,535 elsewhere."""
+    if not isinstance(database, SqliteDatabase):
+        return 65_535
+    getlimit = getattr(database.connection(), "getlimit", None)  # Python 3.11+
+    if getlimit is not None:
+        return getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    return 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
+
+
+def update_returning(query: Any, fields: Sequence[Any]) -> list[tuple]:
+    """Run the UPDATE ``query`` ending with ``RETURNING`` those ``fields``, where
+    :func:`returns_rows`; the rows changed, as the driver gives them."""
+    database = unwrap(query.model._meta.database)
+    sql, params = query.sql()
+    return database.execute_sql(sql + _returning(fields, database), params).fetchall()
 
 
 def _returning(fields: Sequence[Any], database: Any) -> str:

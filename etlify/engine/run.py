@@ -22,6 +22,7 @@ The stored digest only ever describes what the CRM confirmed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
@@ -37,7 +38,7 @@ from ..declarations import SyncConfig, has_dependants, model_for, sync_config
 from ..errors import CREATE_UNCERTAIN_KINDS, AdapterError, SerializerError, ValidationFailed
 from ..ratelimit import BACKFILL, working_as
 from ..serializers import build_payload
-from ..sql import in_list
+from ..sql import by_primary_key, in_list
 from ..stale import Finder
 from ..state import database_proxy, read_moment, tables_required
 from ..state.rows import Lease, Row, Scope
@@ -225,12 +226,11 @@ class _Run:
                         sender.call,
                     )
             self.outcome.stopped = sender.stopped
-            # One short transaction for all the writes: no CRM call happens in it.
             kept = {
                 rid: (crm_id, item.digest, item.key)
                 for rid, (item, crm_id, _) in self.synced.items()
             }
-            with database_proxy.atomic():
+            with self._writing():
                 self._write()
             keep_outcomes(self.config, {rid: kept[rid] for rid in kept if rid not in self.failed})
             if self.linker is not None:
@@ -302,9 +302,13 @@ class _Run:
         if rows is None:
             rows = self.scope.rows_or_blank(resource_ids)
         model = self.config.model
-        query = model.select().where(in_list(model._meta.primary_key, pks))
         if self.config.prefetch:
+            query = model.select().where(in_list(model._meta.primary_key, pks))
             query = prefetch(query, *self.config.prefetched_models())
+        elif len(pks) == 1:  # a single sync: its SQL compiled once
+            query = by_primary_key(model, pks[0])
+        else:
+            query = model.select().where(in_list(model._meta.primary_key, pks))
         records = {str(record._pk): record for record in query}
         for rid in resource_ids:
             if rid in rows and rid not in records:
@@ -473,22 +477,27 @@ class _Run:
             sync_batch(dep_config, pks, dispatch=self.dispatch)
 
     def _claim(self, items: list[Item]) -> list[Item]:
-        """Claim the rows of the records to send, in one UPDATE, and read them back.
+        """Claim the rows of the records to send, and read them back.
 
-        Only records that go to the CRM are claimed. A record another worker
-        holds is left out (``busy``); one whose fresh row shows the CRM
-        already has this payload joins the unchanged ones. A single sync
-        claimed its row before reading.
+        Only records that go to the CRM are claimed: a new record's row is
+        inserted claimed, the others are claimed in one UPDATE. A record
+        another worker holds is left out (``busy``); one whose fresh row
+        shows the CRM already has this payload joins the unchanged ones. A
+        single sync claimed its row before reading.
         """
-        new = [item.resource_id for item in (*items, *self.skipped) if item.row.id is None]
-        new += [item.resource_id for item, _ in self.failed.values() if item.row.id is None]
-        added = self.scope.add_missing(new)
-        for item in (*items, *self.skipped, *(item for item, _ in self.failed.values())):
+        unsent = [*self.skipped, *(item for item, _ in self.failed.values())]
+        added = self.scope.add_missing([item.resource_id for item in unsent if item.row.id is None])
+        for item in unsent:
             if item.row.id is None:
                 item.row = added[item.resource_id]
         if self.wait:
             return items
-        fresh = self.scope.claim(self.lease, [item.row.id for item in items])
+        new = self.scope.claim_new(
+            self.lease, [item.resource_id for item in items if item.row.id is None]
+        )
+        fresh = self.scope.claim(
+            self.lease, [item.row.id for item in items if item.row.id is not None]
+        )
         if self.linker is not None:
             # Read again under the claim: a worker that synced a record since
             # this batch read it has stored its links by now.
@@ -497,7 +506,7 @@ class _Run:
                 item.stored_links = stored.get(item.resource_id, {})
         claimed = []
         for item in items:
-            row = fresh.get(item.row.id)
+            row = fresh.get(item.row.id) if item.row.id else new.get(item.resource_id)
             if row is None or (row.last_synced_at and row.last_synced_at >= self.read_at):
                 # Held by another worker, or synced by one since this batch read
                 # the record: its payload may be newer than ours. Left for later.
@@ -526,6 +535,14 @@ class _Run:
         since = item.row.create_sent_at
         fields["create_sent_at"] = (since or self.sent_at) if maybe_created else since
         return fields
+
+    def _writing(self) -> Any:
+        """One short transaction for all the writes (no CRM call happens in it); none
+        when the only write is the one UPDATE confirming a single record."""
+        others = self.failed or self.unchanged or self.skipped or self.waiting
+        if len(self.synced) == 1 and not others and self.linker is None:
+            return contextlib.nullcontext()
+        return database_proxy.atomic()
 
     def _write(self) -> None:
         """Store every outcome and release every claim, in bulk."""

@@ -31,6 +31,7 @@ from ..sql import (
     insert_ignoring,
     prepared,
     returns_rows,
+    update_returning,
 )
 from .tables import CrmSynchronisation as Sync
 from .tables import PendingSync, savepoint
@@ -79,6 +80,11 @@ Row = namedtuple(
 def blank_row(resource_id: str) -> Row:
     """The :class:`Row` of a record that has no sync row yet."""
     return Row(None, resource_id, None, None, 0, None, None, None, None)
+
+
+def _row_from(values: Iterable[Any]) -> Row:
+    """A :class:`Row` of the :data:`ROW_FIELDS` values a cursor gave."""
+    return Row._make([field.python_value(value) for field, value in zip(ROW_FIELDS, values)])
 
 
 def _released() -> dict[str, Any]:
@@ -218,6 +224,31 @@ class Scope:
         insert_ignoring(Sync, [self._new_row(rid, now) for rid in resource_ids])
         return self.rows(resource_ids)
 
+    def claim_new(self, lease: Lease, resource_ids: list[str]) -> dict[str, Row]:
+        """Insert these records' rows claimed by ``lease``; ``{resource_id: Row}`` of those won.
+
+        A row another worker inserted meanwhile is claimed as :meth:`claim`
+        does, or left out if it is held.
+        """
+        if not resource_ids:
+            return {}
+        now = config.now()
+        lease.until = now + dt.timedelta(seconds=config.claim_timeout)
+        held = {"claim_token": lease.token, "claimed_until": lease.until}
+        rows = [self._new_row(rid, now, **held) for rid in resource_ids]
+        won: dict[str, Row] = {}
+        if returns_rows(Sync):
+            inserted = insert_ignoring(Sync, rows, returning=(Sync.id, Sync.resource_id))
+            for row_id, rid in inserted:
+                won[rid] = Row(row_id, rid, None, None, 0, None, self.object_type, None, None)
+            lease.row_ids = sorted({*lease.row_ids, *(row.id for row in won.values())})
+        else:
+            insert_ignoring(Sync, rows)
+        existing = self.rows([rid for rid in resource_ids if rid not in won])
+        claimed = self.claim(lease, [row.id for row in existing.values()])
+        won.update((row.resource_id, row) for row in claimed.values())
+        return won
+
     def _new_row(self, resource_id: str, now: dt.datetime, **claim: Any) -> dict[str, Any]:
         return {
             "crm_name": self.crm_name,
@@ -233,17 +264,22 @@ class Scope:
     def claim(self, lease: Lease, row_ids: list[int]) -> dict[int, Row]:
         """Claim those rows that are free, in one UPDATE; ``{row id: Row}`` of those won.
 
-        Rows this lease holds already count as won.
+        Rows this lease holds already count as won (their lease is extended).
         """
         if not row_ids:
             return {}
         now = config.now()
         lease.until = now + dt.timedelta(seconds=config.claim_timeout)
-        Sync.update(claim_token=lease.token, claimed_until=lease.until).where(
-            in_list(Sync.id, row_ids) & unclaimed(now)
-        ).execute()
-        won = Sync.select(*ROW_FIELDS).where(in_list(Sync.id, row_ids) & lease.mine).tuples()
-        fresh = {row.id: row for row in map(Row._make, won)}
+        update = Sync.update(claim_token=lease.token, claimed_until=lease.until).where(
+            in_list(Sync.id, row_ids) & (unclaimed(now) | lease.mine)
+        )
+        if returns_rows(Sync):
+            won = [_row_from(values) for values in update_returning(update, ROW_FIELDS)]
+        else:
+            update.execute()
+            query = Sync.select(*ROW_FIELDS).where(in_list(Sync.id, row_ids) & lease.mine)
+            won = list(map(Row._make, query.tuples()))
+        fresh = {row.id: row for row in won}
         lease.row_ids = sorted({*lease.row_ids, *fresh})
         return fresh
 
@@ -351,6 +387,8 @@ class Scope:
 
     def fail(self, lease: Lease, failed: dict[int, dict[str, Any]]) -> None:
         """Store per row id the fields of a failure (see ``engine.failures``)."""
+        if not failed:
+            return
         guard = unclaimed(config.now()) | lease.mine
         items = list(failed.items())
         for start in range(0, len(items), WRITE_CHUNK):

@@ -83,13 +83,13 @@ def read_moment(model: Any) -> dt.datetime:
 
 
 def savepoint() -> Any:
-    """A savepoint (or transaction) where a failed statement aborts the whole
-    transaction (PostgreSQL), so that an expected ``IntegrityError`` can be
+    """A savepoint where a failed statement aborts the whole transaction (in a
+    transaction on PostgreSQL), so that an expected ``IntegrityError`` can be
     caught and the work go on; elsewhere nothing."""
     database = database_proxy.obj
     while isinstance(database, DatabaseProxy):
         database = database.obj
-    if isinstance(database, PostgresqlDatabase):
+    if isinstance(database, PostgresqlDatabase) and database.in_transaction():
         return database.atomic()
     return contextlib.nullcontext()
 

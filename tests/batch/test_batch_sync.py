@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 import logging
+import sqlite3
+import sys
 
+import pytest
 from playhouse.test_utils import count_queries
 
 import etlify
@@ -278,3 +281,15 @@ def test_an_async_run_leaves_no_history_row(app, adapter):
     assert etlify.jobs.wait(timeout=30)
 
     assert recent_runs() == []
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="Connection.setlimit is Python 3.11+")
+def test_a_batch_of_new_records_past_sqlites_parameter_limit_syncs(app, adapter):
+    # SQLite as built by default: 32,766 placeholders per statement; 5,000 new
+    # sync rows of 9 columns hold 45,000 values.
+    app.db.connection().setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 32_766)
+    users(app, 5000)
+    stats = BatchSync.call(models=[app.User], async_=False, batch_size=5000)
+    assert stats["synced"] == 5000
+    linked = etlify.CrmSynchronisation.crm_id.is_null(False)
+    assert etlify.CrmSynchronisation.select().where(linked).count() == 5000

@@ -4,9 +4,21 @@ sent past Peewee's per-value work, on SQLite, PostgreSQL and MariaDB."""
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
+import sys
+
+import pytest
+from playhouse.test_utils import count_queries
 
 from etlify import CrmSynchronisation as Sync
-from etlify.sql import execute_in, insert_ignoring, prepared, returns_rows
+from etlify.sql import (
+    by_primary_key,
+    execute_in,
+    insert_ignoring,
+    max_parameters,
+    prepared,
+    returns_rows,
+)
 from etlify.state.rows import Lease, Scope
 
 T = dt.datetime(2026, 1, 1, 12, 0, 0)
@@ -22,6 +34,21 @@ def _row(resource_id: str, **fields):
         **fields,
     }
     return Sync.create(**values)
+
+
+def _new_rows(ids):
+    """Sync rows for ``insert_ignoring``, every column given (none left to a default)."""
+    return [
+        {
+            "crm_name": "hubspot",
+            "resource_type": "User",
+            "resource_id": str(i),
+            "error_count": 0,
+            "created_at": T,
+            "updated_at": T,
+        }
+        for i in ids
+    ]
 
 
 def _by_id(resource_id: str):
@@ -82,17 +109,7 @@ def test_update_returning_gives_the_row_where_the_database_can(any_app):
 
 def test_insert_ignoring_adds_the_missing_rows_only(any_app):
     _row("2", crm_id="kept")
-    rows = [
-        {
-            "crm_name": "hubspot",
-            "resource_type": "User",
-            "resource_id": str(i),
-            "error_count": 0,
-            "created_at": T,
-            "updated_at": T,
-        }
-        for i in range(1, 6)
-    ]
+    rows = _new_rows(range(1, 6))
 
     insert_ignoring(Sync, rows)
     insert_ignoring(Sync, rows[:2])
@@ -128,3 +145,79 @@ def test_a_single_sync_claims_its_row_and_reads_it_back(any_app):
     assert new.resource_id == "2" and new.crm_id is None
     assert {r.claim_token for r in Sync.select()} == {lease.token}
     assert lease.row_ids == sorted([row.id, new.id])
+
+
+def test_a_batch_inserts_the_rows_of_new_records_claimed(any_app):
+    scope = Scope("hubspot", "User", "contacts")
+    lease = Lease()
+
+    won = scope.claim_new(lease, ["1", "2"])
+
+    assert sorted(won) == ["1", "2"]
+    assert all(row.crm_id is None and row.error_count == 0 for row in won.values())
+    stored = {r.resource_id: r for r in Sync.select()}
+    assert {r.claim_token for r in stored.values()} == {lease.token}
+    assert {rid: row.id for rid, row in won.items()} == {rid: r.id for rid, r in stored.items()}
+    assert lease.row_ids == sorted(row.id for row in won.values())
+
+
+def test_a_new_record_whose_row_another_worker_holds_is_not_claimed(any_app):
+    scope = Scope("hubspot", "User", "contacts")
+    other = Lease()
+    scope.claim_waiting(other, "1")  # inserted, and held, by another worker
+    _row("2", crm_id="x")  # inserted by another worker, free
+    lease = Lease()
+
+    won = scope.claim_new(lease, ["1", "2", "3"])
+
+    assert sorted(won) == ["2", "3"] and won["2"].crm_id == "x"
+    holders = {r.resource_id: r.claim_token for r in Sync.select()}
+    assert holders == {"1": other.token, "2": lease.token, "3": lease.token}
+
+
+def test_claiming_rows_this_lease_holds_extends_its_lease(any_app):
+    scope = Scope("hubspot", "User", "contacts")
+    lease = Lease()
+    [row] = scope.claim_new(lease, ["1"]).values()
+    Sync.update(claimed_until=T).execute()
+
+    won = scope.claim(lease, [row.id])
+
+    assert list(won) == [row.id]
+    assert Sync.get_by_id(row.id).claimed_until > T
+
+
+def test_a_record_read_by_primary_key_comes_with_its_fields_converted(any_app):
+    user = any_app.User.create(email="ada@example.com", first_name="Ada")
+
+    [found] = by_primary_key(any_app.User, user.id)
+
+    assert (found.id, found.email, found.first_name) == (user.id, "ada@example.com", "Ada")
+    assert isinstance(found.updated_at, dt.datetime) and not found._dirty
+    assert list(by_primary_key(any_app.User, user.id + 1)) == []
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="Connection.setlimit is Python 3.11+")
+def test_insert_ignoring_splits_rows_past_the_databases_placeholder_limit(app):
+    app.db.connection().setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 20)
+    rows = _new_rows(range(10))
+
+    with count_queries() as counted:
+        insert_ignoring(Sync, rows)
+
+    assert max_parameters(app.db) == 20
+    assert counted.count == 4  # three rows of six values per statement
+    assert Sync.select().count() == 10
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="Connection.setlimit is Python 3.11+")
+def test_rows_peewee_inserts_itself_are_split_past_the_placeholder_limit_too(app):
+    app.db.connection().setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 40)
+    # No created_at: its default is computed per row, so Peewee builds the statement.
+    rows = [
+        {"crm_name": "hubspot", "resource_type": "User", "resource_id": str(i)} for i in range(10)
+    ]
+
+    insert_ignoring(Sync, rows)
+
+    assert Sync.select().count() == 10

@@ -356,7 +356,7 @@ def test_the_sql_helpers_format_placeholders_and_quoted_names_only():
              and node.attr in ("column_name", "table_name", "name")]
     assert names and all(id(node) in quoted for node in names)
     functions = {function for function, _, _ in formatted_sql_calls(source)}
-    assert functions <= {"in_list", "in_pairs", "execute_in"}
+    assert functions <= {"in_list", "in_pairs", "execute_in", "update_returning"}
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres", "mysql"])
