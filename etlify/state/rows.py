@@ -200,14 +200,16 @@ class Scope:
         holders: dict[str, list[tuple[str, str, str]]] = {}
         for start in range(0, len(wanted), 500):
             query = Sync.select(Sync.crm_key, Sync.resource_type, Sync.resource_id, Sync.crm_id)
+            # No "crm_id IS NOT NULL" here: given that, SQLite walks the CRM id
+            # index, every linked row of the object type, for each batch.
             query = query.where(
                 (Sync.crm_name == self.crm_name)
                 & (Sync.crm_object_type == self.object_type)
                 & in_list(Sync.crm_key, wanted[start : start + 500])
-                & Sync.crm_id.is_null(False)
             )
             for key, *holder in query.tuples():
-                holders.setdefault(key, []).append(tuple(holder))
+                if holder[2] is not None:
+                    holders.setdefault(key, []).append(tuple(holder))
         return holders
 
     def row(self, resource_id: str) -> Sync | None:

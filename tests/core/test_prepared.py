@@ -4,6 +4,7 @@ sent past Peewee's per-value work, on SQLite, PostgreSQL and MariaDB."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import sqlite3
 import sys
 
@@ -221,3 +222,23 @@ def test_rows_peewee_inserts_itself_are_split_past_the_placeholder_limit_too(app
     insert_ignoring(Sync, rows)
 
     assert Sync.select().count() == 10
+
+
+def test_the_key_lookup_of_new_records_probes_the_key_index_however_many_rows_are_linked(
+    app, caplog
+):
+    # A lookup that asked for "crm_id IS NOT NULL" in SQL walked SQLite's CRM id
+    # index, every linked row, once per batch (on a database never ANALYZEd).
+    scope = Scope("hubspot", "User", "contacts")
+    scope.claim_new(Lease(), [str(i) for i in range(300)])
+    Sync.update(
+        crm_id=Sync.id.cast("text"), crm_key="email:u" + Sync.resource_id, claim_token=None
+    ).execute()
+
+    with caplog.at_level(logging.DEBUG, logger="peewee"):
+        holders = scope.key_holders(["email:u7", "email:nobody"])
+
+    [(sql, params)] = [r.msg for r in caplog.records if "crm_key" in str(r.msg)]
+    plan = " ".join(step[3] for step in app.db.execute_sql(f"EXPLAIN QUERY PLAN {sql}", params))
+    assert "crm_key" in plan and "crm_id" not in plan.replace("crm_key", "")
+    assert list(holders) == ["email:u7"] and holders["email:u7"][0][:2] == ("User", "7")
