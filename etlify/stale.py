@@ -137,6 +137,12 @@ class Finder:
         }
 
     @staticmethod
+    def tracks_signatures(sync_config: SyncConfig) -> bool:
+        """Whether the model has a dependency whose rows can vanish unseen, so that
+        :meth:`dependency_signatures` has something to read."""
+        return any(prefix[-1].counted for prefix in _prefixes(sync_config))
+
+    @staticmethod
     def dependency_signatures(sync_config: SyncConfig, pks: Any) -> dict[str, int]:
         """``{str(pk): signature}`` of the related rows each record of ``pks`` reaches now.
 

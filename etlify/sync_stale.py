@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections import Counter
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import declarations, jobs, registry, signals
 from .declarations import SyncConfig
@@ -14,8 +15,9 @@ from .engine.report import RunReport
 from .errors import ConfigurationError
 from .history import RunRecorder
 from .progress import progress_callback
+from .sql import fetch_tuples
 from .stale import Finder
-from .state import tables_required
+from .state import read_moment, tables_required
 from .state.rows import ROW_FIELDS, Row, blank_row
 
 __all__ = ["BatchSync"]
@@ -117,8 +119,9 @@ class _Run:
         self.stopped: dict[str, str] = {}
         self.done = 0
 
-    def batches(self) -> Any:
-        """``(config, pks, rows)`` of every batch, the bar moved after each."""
+    def batches(self, with_records: bool = False) -> Any:
+        """``(config, pks, page)`` of every batch, the bar moved after each; ``page`` is
+        the batch's :class:`Page` (its records read too ``with_records``, where they can be)."""
         queries = [(config_, Finder.query(config_)) for config_ in self.configs]
         self.total = sum(query.count() for _, query in queries) if self.progress else 0
         if self.progress:
@@ -126,24 +129,26 @@ class _Run:
         for config_, query in queries:
             if config_.crm_name in self.stopped:
                 continue
-            for pks, rows in _batches(config_, query, self.batch_size):
+            for pks, page in _batches(config_, query, self.batch_size, with_records):
                 if config_.crm_name in self.stopped:
                     break
                 self.per_model[config_.resource_type] += len(pks)
                 self.per_crm[config_.crm_name]["total"] += len(pks)
-                yield config_, pks, rows
+                yield config_, pks, page
                 self.done += len(pks)
                 if self.progress:
                     self.progress(self.done, max(self.done, self.total))
 
     def inline(self) -> None:
         """Sync every batch here."""
-        for config_, pks, rows in self.batches():
+        for config_, pks, page in self.batches(with_records=True):
             outcome = sync_batch(
                 config_,
                 pks,
                 dry_run=self.dry_run,
-                rows=rows,
+                rows=page.rows,
+                records=page.records,
+                read_at=page.read_at,
                 report=self.report,
                 on_sent=_advancing(self.progress, self.done, len(pks), self.total),
             )
@@ -198,31 +203,60 @@ def _advancing(report: Any, done: int, size: int, total: int) -> Any:
     return lambda sent: report(done + min(sent, size), max(done + size, total))
 
 
-def _batches(config_: SyncConfig, query: Any, batch_size: int):
-    """``(primary keys, sync rows)`` of the stale records, by keyset pagination (no OFFSET).
+class Page(NamedTuple):
+    """One batch as the finder read it: the sync rows (``{str(pk): Row}``) and, when
+    read with them, the records (``{str(pk): record}``) and when (see ``read_moment``)."""
+
+    rows: dict[str, Row]
+    records: dict[str, Any] | None = None
+    read_at: dt.datetime | None = None
+
+
+def _batches(config_: SyncConfig, query: Any, batch_size: int, with_records: bool = False):
+    """``(primary keys, Page)`` of the stale records, by keyset pagination (no OFFSET).
 
     The finder's query already joins each record's sync row; its columns
-    come along, so a batch need not read the rows again.
+    come along, so a batch need not read the rows again. ``with_records``
+    reads the records in the same query, unless their sync must read
+    something before them (dependency signatures) or prefetch their relations.
     """
-    pk = config_.model._meta.primary_key
-    query = query.select_extend(*ROW_FIELDS)
+    model = config_.model
+    pk = model._meta.primary_key
+    with_records = with_records and not config_.prefetch and not Finder.tracks_signatures(config_)
+    columns = [*model._meta.sorted_fields] if with_records else [pk]
+    names = [field.name for field in columns]
+    query = query.select(*columns, *ROW_FIELDS)
+    at = next(i for i, field in enumerate(columns) if field is pk)
     last = None
     while True:
         page = query if last is None else query.where(pk > last)
-        found = list(page.limit(batch_size).tuples())
+        read_at = read_moment(model) if with_records else None  # before the records
+        found = fetch_tuples(page.limit(batch_size), (*columns, *ROW_FIELDS))
         if not found:
             return
-        pks = [values[0] for values in found]
+        pks = [values[at] for values in found]
         rows = {
-            str(values[0]): Row._make(values[1:])
-            if values[1] is not None
-            else blank_row(str(values[0]))
+            str(values[at]): Row._make(values[len(columns) :])
+            if values[len(columns)] is not None
+            else blank_row(str(values[at]))
             for values in found
         }
-        yield pks, rows
+        records = None
+        if with_records:
+            records = {
+                str(values[at]): _record(model, names, values[: len(columns)]) for values in found
+            }
+        yield pks, Page(rows, records, read_at)
         if len(found) < batch_size:
             return
         last = pks[-1]
+
+
+def _record(model: Any, names: list[str], values: tuple) -> Any:
+    """A ``model`` instance of the field values read, as Peewee makes one of a row."""
+    record = model(__no_default__=1, **dict(zip(names, values)))
+    record._dirty.clear()
+    return record
 
 
 def _dependency_order(configs: list[SyncConfig]) -> list[SyncConfig]:

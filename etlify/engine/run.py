@@ -41,6 +41,7 @@ from ..serializers import build_payload
 from ..sql import by_primary_key, in_list
 from ..stale import Finder
 from ..state import database_proxy, read_moment, tables_required
+from ..state.deadlocks import retried_on_deadlock
 from ..state.rows import Lease, Row, Scope
 from ..status import Status
 from .failures import describe_error, failure_fields, long_key_error, report_failure
@@ -124,17 +125,27 @@ def sync_batch(
     rows: dict[str, Row] | None = None,
     report: RunReport | None = None,
     on_sent: Callable[[int], Any] | None = None,
+    records: dict[str, Any] | None = None,
+    read_at: dt.datetime | None = None,
 ) -> BatchOutcome:
     """Sync the records ``pks`` of ``config_.model`` to ``config_.crm_name``.
 
     With ``dry_run`` nothing is sent or written; the outcome's ``plan`` says
     per record what would happen and with which payload. ``rows`` are the
     records' sync rows (``{str(pk): Row}``) when the caller has just read
-    them; otherwise they are read here. Failures are counted in ``report``,
+    them; otherwise they are read here. So are ``records`` (``{str(pk):
+    record}``), read with the rows at ``read_at`` (see
+    :func:`~etlify.state.read_moment`, taken before the read); a model whose
+    sync reads dependency signatures or prefetches must not be given them.
+    Failures are counted in ``report``,
     the report of the run this batch belongs to, when given. ``on_sent(n)``
     is called as requests go out, with the number of records sent so far.
     """
     run = _Run(config_, dry_run=dry_run, dispatch=dispatch, report=report, on_sent=on_sent)
+    if records is not None:
+        if read_at is None:
+            raise ValueError("sync_batch() takes records with the moment they were read")
+        run.given = (records, read_at)
     with working_as(BACKFILL):  # rate budgets leave single syncs their share
         return run.run(pks, rows)
 
@@ -169,6 +180,8 @@ class _Run:
         self.waiting: dict[str, list[tuple[Any, SyncConfig]]] = {}
         self.buffered: list[Item] = []
         self.sent_at: dt.datetime | None = None  # when sending began
+        #: ``(records, read_at)`` the caller read with the rows (see ``sync_batch``).
+        self.given: tuple[dict[str, Any], dt.datetime] | None = None
 
     def run(self, pks: list[Any], rows: dict[str, Row] | None = None) -> BatchOutcome:
         keys = {str(pk): (self.config.resource_type, str(pk), self.config.crm_name) for pk in pks}
@@ -230,8 +243,7 @@ class _Run:
                 rid: (crm_id, item.digest, item.key)
                 for rid, (item, crm_id, _) in self.synced.items()
             }
-            with self._writing():
-                self._write()
+            self._write_all()
             keep_outcomes(self.config, {rid: kept[rid] for rid in kept if rid not in self.failed})
             if self.linker is not None:
                 keep_links(self.config, self.linker.written)
@@ -295,13 +307,21 @@ class _Run:
                     )
                 else:
                     rows[rid] = row
+        model = self.config.model
+        if self.given is not None:
+            records, self.read_at = self.given
+            self.signatures = {}
+            return [
+                Item(rid, records[rid], rows[rid])
+                for rid in resource_ids
+                if rid in records and rid in rows
+            ]
         # Read after the claim and before the records: a change racing this
         # read errs towards one more sync.
-        self.read_at = read_moment(self.config.model)
+        self.read_at = read_moment(model)
         self.signatures = Finder.dependency_signatures(self.config, pks)
         if rows is None:
             rows = self.scope.rows_or_blank(resource_ids)
-        model = self.config.model
         if self.config.prefetch:
             query = model.select().where(in_list(model._meta.primary_key, pks))
             query = prefetch(query, *self.config.prefetched_models())
@@ -535,6 +555,20 @@ class _Run:
         since = item.row.create_sent_at
         fields["create_sent_at"] = (since or self.sent_at) if maybe_created else since
         return fields
+
+    def _write_all(self) -> None:
+        """:meth:`_write`, in :meth:`_writing`, again from the same outcomes when the
+        database rolled it back to break a deadlock with another worker's writes."""
+        synced, failed, held = dict(self.synced), dict(self.failed), list(self.lease.row_ids)
+
+        def undo() -> None:
+            self.synced, self.failed, self.lease.row_ids = dict(synced), dict(failed), list(held)
+
+        def write() -> None:
+            with self._writing():
+                self._write()
+
+        retried_on_deadlock(write, undo)
 
     def _writing(self) -> Any:
         """One short transaction for all the writes (no CRM call happens in it); none

@@ -25,7 +25,9 @@ from peewee import Case, IntegrityError
 from ..config import config
 from ..sql import (
     case_of,
+    converted,
     execute_in,
+    fetch_tuples,
     in_list,
     in_pairs,
     insert_ignoring,
@@ -33,6 +35,7 @@ from ..sql import (
     returns_rows,
     update_returning,
 )
+from .deadlocks import retried_on_deadlock
 from .tables import CrmSynchronisation as Sync
 from .tables import PendingSync, savepoint
 
@@ -80,11 +83,6 @@ Row = namedtuple(
 def blank_row(resource_id: str) -> Row:
     """The :class:`Row` of a record that has no sync row yet."""
     return Row(None, resource_id, None, None, 0, None, None, None, None)
-
-
-def _row_from(values: Iterable[Any]) -> Row:
-    """A :class:`Row` of the :data:`ROW_FIELDS` values a cursor gave."""
-    return Row._make([field.python_value(value) for field, value in zip(ROW_FIELDS, values)])
 
 
 def _released() -> dict[str, Any]:
@@ -142,7 +140,8 @@ class Lease:
     def release(self) -> None:
         """Release whatever rows this lease still holds."""
         if self.row_ids:
-            Sync.update(_released()).where(in_list(Sync.id, self.row_ids) & self.mine).execute()
+            update = Sync.update(_released()).where(in_list(Sync.id, self.row_ids) & self.mine)
+            retried_on_deadlock(update.execute)
 
 
 class Scope:
@@ -165,12 +164,10 @@ class Scope:
 
     def rows(self, resource_ids: list[str], condition: Any = True) -> dict[str, Row]:
         """``{resource_id: Row}`` of those records that have a row (and meet ``condition``)."""
-        query = (
-            Sync.select(*ROW_FIELDS)
-            .where(self.where & in_list(Sync.resource_id, resource_ids) & condition)
-            .tuples()
+        query = Sync.select(*ROW_FIELDS).where(
+            self.where & in_list(Sync.resource_id, resource_ids) & condition
         )
-        return {row.resource_id: row for row in map(Row._make, query)}
+        return {row.resource_id: row for row in map(Row._make, fetch_tuples(query, ROW_FIELDS))}
 
     def rows_or_blank(self, resource_ids: list[str]) -> dict[str, Row]:
         """The rows of these records as they are now; a blank one for each record without."""
@@ -234,6 +231,9 @@ class Scope:
         """
         if not resource_ids:
             return {}
+        return retried_on_deadlock(lambda: self._claim_new(lease, resource_ids))
+
+    def _claim_new(self, lease: Lease, resource_ids: list[str]) -> dict[str, Row]:
         now = config.now()
         lease.until = now + dt.timedelta(seconds=config.claim_timeout)
         held = {"claim_token": lease.token, "claimed_until": lease.until}
@@ -276,9 +276,10 @@ class Scope:
             in_list(Sync.id, row_ids) & (unclaimed(now) | lease.mine)
         )
         if returns_rows(Sync):
-            won = [_row_from(values) for values in update_returning(update, ROW_FIELDS)]
+            returned = retried_on_deadlock(lambda: update_returning(update, ROW_FIELDS))
+            won = list(map(Row._make, converted(returned, ROW_FIELDS)))
         else:
-            update.execute()
+            retried_on_deadlock(update.execute)
             query = Sync.select(*ROW_FIELDS).where(in_list(Sync.id, row_ids) & lease.mine)
             won = list(map(Row._make, query.tuples()))
         fresh = {row.id: row for row in won}

@@ -293,3 +293,17 @@ def test_a_batch_of_new_records_past_sqlites_parameter_limit_syncs(app, adapter)
     assert stats["synced"] == 5000
     linked = etlify.CrmSynchronisation.crm_id.is_null(False)
     assert etlify.CrmSynchronisation.select().where(linked).count() == 5000
+
+
+def test_an_inline_run_reads_each_batchs_records_with_their_sync_rows(app, adapter, caplog):
+    users(app, 25)
+    with caplog.at_level(logging.DEBUG, logger="peewee"):
+        stats = BatchSync.call(models=[app.User], async_=False, batch_size=10)
+    reads = [
+        r.getMessage()
+        for r in caplog.records
+        if r.getMessage().startswith("('SELECT") and 'FROM "user"' in r.getMessage()
+    ]
+    assert stats["synced"] == 25
+    assert len(reads) == 3  # one query per batch: the records, their rows, staleness
+    assert all('"crm_synchronisations"' in sql for sql in reads)

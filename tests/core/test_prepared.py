@@ -7,14 +7,17 @@ import datetime as dt
 import logging
 import sqlite3
 import sys
+import uuid
 
 import pytest
+from peewee import Model, UUIDField
 from playhouse.test_utils import count_queries
 
 from etlify import CrmSynchronisation as Sync
 from etlify.sql import (
     by_primary_key,
     execute_in,
+    fetch_tuples,
     insert_ignoring,
     max_parameters,
     prepared,
@@ -242,3 +245,40 @@ def test_the_key_lookup_of_new_records_probes_the_key_index_however_many_rows_ar
     plan = " ".join(step[3] for step in app.db.execute_sql(f"EXPLAIN QUERY PLAN {sql}", params))
     assert "crm_key" in plan and "crm_id" not in plan.replace("crm_key", "")
     assert list(holders) == ["email:u7"] and holders["email:u7"][0][:2] == ("User", "7")
+
+
+def test_fetched_tuples_come_converted_as_peewee_converts_them(any_app):
+    _row("1", crm_id="a", last_synced_at=T, error_count=2, dependency_signature=7)
+    _row("2")
+    fields = (
+        Sync.id,
+        Sync.resource_id,
+        Sync.crm_id,
+        Sync.last_synced_at,
+        Sync.error_count,
+        Sync.dependency_signature,
+        Sync.created_at,
+    )
+    query = Sync.select(*fields).order_by(Sync.id)
+
+    fetched = fetch_tuples(query, fields)
+
+    assert fetched == list(query.tuples())
+    assert fetched[0][3] == T and fetched[1][2:4] == (None, None)
+
+
+def test_a_record_keyed_by_uuid_reads_back_as_a_uuid(any_app):
+    class Keyed(Model):
+        id = UUIDField(primary_key=True)
+
+        class Meta:
+            database = any_app.db
+            table_name = "keyed_by_uuid"
+
+    any_app.db.create_tables([Keyed])
+    key = uuid.uuid4()
+    Keyed.create(id=key)
+    try:
+        assert fetch_tuples(Keyed.select(Keyed.id), [Keyed.id]) == [(key,)]
+    finally:
+        any_app.db.drop_tables([Keyed])
