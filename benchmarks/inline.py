@@ -33,12 +33,14 @@ PRO_LIMIT, PRO_WINDOW = 190, 10.0
 
 
 class SqlCounter:
-    """Counts the statements a database runs (a query hook) and its explicit transactions
-    (its ``begin``), per statement kind."""
+    """Counts the statements a database runs (a query hook), and the time they take, per
+    statement kind, and its explicit transactions (its ``begin``)."""
 
     def __init__(self, database: Any) -> None:
         self.database = database
         self.kinds: Counter = Counter()
+        #: Seconds the statements of each kind took, as Peewee timed them.
+        self.seconds: Counter = Counter()
         self.transactions = 0
 
     @property
@@ -61,7 +63,9 @@ class SqlCounter:
         del self.database.begin
 
     def _hook(self, event: Any) -> None:
-        self.kinds[event.sql.split(None, 1)[0].upper()] += 1
+        kind = event.sql.split(None, 1)[0].upper()
+        self.kinds[kind] += 1
+        self.seconds[kind] += event.duration
 
 
 def _cpu() -> float:
@@ -189,6 +193,7 @@ def b10_inline_sync(
             "-",
             all_synced,
             per_kind={kind: n / records for kind, n in counter.kinds.items()},
+            ms_per_kind={kind: t / records * 1000 for kind, t in counter.seconds.items()},
             transactions_per_sync=counter.transactions / records,
         ),
         row(
