@@ -13,6 +13,8 @@ from etlify import CrmSynchronisation as Sync
 from etlify.state import database_proxy
 from etlify.state.deadlocks import DEADLOCK_ATTEMPTS, is_deadlock, retried_on_deadlock
 
+from ..conftest import make_app, open_database
+
 
 def _rows(count):
     return [
@@ -21,9 +23,13 @@ def _rows(count):
     ]
 
 
-def _skip_sqlite(any_app):
-    if any_app.db.__class__.__name__.startswith("Sqlite"):
-        pytest.skip("SQLite takes one writer at a time: no deadlocks")
+@pytest.fixture(params=["postgres", "mysql"])
+def server_app(request, tmp_path, adapter):
+    """Models on PostgreSQL and MariaDB: SQLite takes one writer at a time, no deadlocks."""
+    database = open_database(request.param, tmp_path)
+    yield make_app(database, adapter)
+    if not database.is_closed():
+        database.close()
 
 
 def _crossing(first, second, barrier, attempts, name):
@@ -60,8 +66,7 @@ def _in_threads(*works):
     return errors
 
 
-def test_the_victim_of_a_deadlock_runs_again_and_both_writes_land(any_app):
-    _skip_sqlite(any_app)
+def test_the_victim_of_a_deadlock_runs_again_and_both_writes_land(server_app):
     a, b = _rows(2)
     barrier, attempts = threading.Barrier(2), Counter()
 
@@ -75,8 +80,7 @@ def test_the_victim_of_a_deadlock_runs_again_and_both_writes_land(any_app):
     assert [row.error_count for row in Sync.select().order_by(Sync.id)] == [2, 2]
 
 
-def test_without_the_retry_the_victim_fails_with_the_databases_deadlock_error(any_app):
-    _skip_sqlite(any_app)
+def test_without_the_retry_the_victim_fails_with_the_databases_deadlock_error(server_app):
     a, b = _rows(2)
     barrier, attempts = threading.Barrier(2), Counter()
 
