@@ -141,11 +141,12 @@ def sync_batch(
     the report of the run this batch belongs to, when given. ``on_sent(n)``
     is called as requests go out, with the number of records sent so far.
     """
-    run = _Run(config_, dry_run=dry_run, dispatch=dispatch, report=report, on_sent=on_sent)
-    if records is not None:
-        if read_at is None:
-            raise ValueError("sync_batch() takes records with the moment they were read")
-        run.given = (records, read_at)
+    if records is not None and read_at is None:
+        raise ValueError("sync_batch() takes records with the moment they were read")
+    given = None if records is None else (records, read_at)
+    run = _Run(
+        config_, dry_run=dry_run, dispatch=dispatch, report=report, on_sent=on_sent, given=given
+    )
     with working_as(BACKFILL):  # rate budgets leave single syncs their share
         return run.run(pks, rows)
 
@@ -160,6 +161,7 @@ class _Run:
         wait: bool = False,
         report: RunReport | None = None,
         on_sent: Callable[[int], Any] | None = None,
+        given: tuple[dict[str, Any], dt.datetime] | None = None,
     ) -> None:
         self.config = config_
         self.on_sent = on_sent
@@ -181,7 +183,7 @@ class _Run:
         self.buffered: list[Item] = []
         self.sent_at: dt.datetime | None = None  # when sending began
         #: ``(records, read_at)`` the caller read with the rows (see ``sync_batch``).
-        self.given: tuple[dict[str, Any], dt.datetime] | None = None
+        self.given = given
 
     def run(self, pks: list[Any], rows: dict[str, Row] | None = None) -> BatchOutcome:
         keys = {str(pk): (self.config.resource_type, str(pk), self.config.crm_name) for pk in pks}
@@ -311,33 +313,35 @@ class _Run:
         if self.given is not None:
             records, self.read_at = self.given
             self.signatures = {}
-            return [
-                Item(rid, records[rid], rows[rid])
-                for rid in resource_ids
-                if rid in records and rid in rows
-            ]
-        # Read after the claim and before the records: a change racing this
-        # read errs towards one more sync.
-        self.read_at = read_moment(model)
-        self.signatures = Finder.dependency_signatures(self.config, pks)
-        if rows is None:
-            rows = self.scope.rows_or_blank(resource_ids)
-        if self.config.prefetch:
-            query = model.select().where(in_list(model._meta.primary_key, pks))
-            query = prefetch(query, *self.config.prefetched_models())
-        elif len(pks) == 1:  # a single sync: its SQL compiled once
-            query = by_primary_key(model, pks[0])
         else:
-            query = model.select().where(in_list(model._meta.primary_key, pks))
-        records = {str(record._pk): record for record in query}
-        for rid in resource_ids:
-            if rid in rows and rid not in records:
-                logger.info("etlify: %s #%s no longer exists; nothing to sync", model.__name__, rid)
+            # Read after the claim and before the records: a change racing this
+            # read errs towards one more sync.
+            self.read_at = read_moment(model)
+            self.signatures = Finder.dependency_signatures(self.config, pks)
+            if rows is None:
+                rows = self.scope.rows_or_blank(resource_ids)
+            records = self._records(pks)
+            for rid in resource_ids:
+                if rid in rows and rid not in records:
+                    logger.info(
+                        "etlify: %s #%s no longer exists; nothing to sync", model.__name__, rid
+                    )
         return [
             Item(rid, records[rid], rows[rid])
             for rid in resource_ids
             if rid in records and rid in rows
         ]
+
+    def _records(self, pks: list[Any]) -> dict[str, Any]:
+        """``{str(pk): record}`` of those of ``pks`` that exist, read now."""
+        model = self.config.model
+        if len(pks) == 1 and not self.config.prefetch:  # a single sync: its SQL compiled once
+            query = by_primary_key(model, pks[0])
+        else:
+            query = model.select().where(in_list(model._meta.primary_key, pks))
+            if self.config.prefetch:
+                query = prefetch(query, *self.config.prefetched_models())
+        return {str(record._pk): record for record in query}
 
     def _prepare(self, items: list[Item]) -> list[Item]:
         """Answer what needs no CRM call; return the items to send."""

@@ -281,7 +281,7 @@ class Scope:
         else:
             retried_on_deadlock(update.execute)
             query = Sync.select(*ROW_FIELDS).where(in_list(Sync.id, row_ids) & lease.mine)
-            won = list(map(Row._make, query.tuples()))
+            won = list(map(Row._make, fetch_tuples(query, ROW_FIELDS)))
         fresh = {row.id: row for row in won}
         lease.row_ids = sorted({*lease.row_ids, *fresh})
         return fresh
@@ -308,7 +308,7 @@ class Scope:
         if not won:
             cursor = prepared(Sync, ("row_of", *self.key), self._row_of, (resource_id,))
             won = [cursor.fetchone()]
-        *values, token = [field.python_value(value) for field, value in zip(CLAIMED, won[0])]
+        [(*values, token)] = converted(won[:1], CLAIMED)
         row = Row._make(values)
         if token != lease.token:
             if not _wait_for(row.id, lease):
