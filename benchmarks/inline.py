@@ -24,7 +24,7 @@ from etlify.status import Status
 from etlify.testing import reset
 
 from .remote import RemoteHubSpot
-from .scenarios import RUNS_OF_NOISY_FIGURES, _declare, fresh_app, row
+from .scenarios import RUNS_OF_NOISY_FIGURES, _declare, analyze, fresh_app, row
 
 __all__ = ["SqlCounter", "b9_cpu_per_record", "b10_inline_sync", "b11_physical_limit"]
 
@@ -137,6 +137,7 @@ def b10_inline_sync(
     with RemoteHubSpot(rate_limit=None) as hs:
         _declare(app, HubspotV3Adapter(access_token=hs.token, base_url=hs.url))
         etlify.BatchSync.call(models=[app.User], async_=False)
+        analyze(db)
         crm_ids = dict(
             sync_row.select(sync_row.resource_id, sync_row.crm_id)
             .where(sync_row.resource_type == "User")

@@ -81,6 +81,16 @@ def fresh_app(
     return db, app
 
 
+def analyze(db) -> None:
+    """Fresh planner statistics for every table, as a running server's autovacuum (or
+    MariaDB's own sampling) would hold by the time it serves syncs: without them,
+    PostgreSQL may pick another index than the one a statement's equalities name."""
+    if not isinstance(db, MySQLDatabase):
+        db.execute_sql("ANALYZE")
+    else:
+        db.execute_sql("ANALYZE TABLE user, company, owner, region, crm_synchronisations")
+
+
 def _declare(app, adapter, *, user_dependencies=(), id_property="email", **register) -> None:
     etlify.register("hubspot", adapter=adapter, **register)
     app.Company.etlified_with(
@@ -123,10 +133,7 @@ def _b1_one_path(users, companies, stale, workdir, url, label, path, hop) -> lis
     _declare(app, NullAdapter(), user_dependencies=[path])
     mark_synced(app, app.User, users, T1)
     mark_synced(app, app.Company, companies, T1)
-    if not isinstance(db, MySQLDatabase):
-        db.execute_sql("ANALYZE")
-    else:
-        db.execute_sql("ANALYZE TABLE user, company, owner, region, crm_synchronisations")
+    analyze(db)
     query = Finder.query(etlify.declarations.sync_config(app.User, "hubspot"))
     baseline_query = app.User.select(app.User.id).order_by(app.User.id)
 

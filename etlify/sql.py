@@ -39,6 +39,7 @@ __all__ = [
     "converted",
     "max_parameters",
     "returns_rows",
+    "unflushed",
 ]
 
 
@@ -167,6 +168,28 @@ def returns_rows(model: Any) -> bool:
     if isinstance(database, PostgresqlDatabase):
         return True
     return isinstance(database, SqliteDatabase) and sqlite3.sqlite_version_info >= (3, 35)
+
+
+#: True on every row; turns ``synchronous_commit`` off for the statement's transaction alone.
+_UNFLUSHED = SQL("set_config('synchronous_commit', 'off', true) IS NOT NULL")
+
+
+def unflushed(model: Any) -> Any | None:
+    """A condition, true on every row, that lets the commit of a statement run on its
+    own (no transaction open) return before the server has flushed it to disk.
+
+    Only for writes that the next sync repairs if a server crash loses them:
+    a claim (lost, the row is free, as when its lease runs out) and the
+    confirmation of an update the CRM already holds (lost, the next sync sends
+    the same update again). PostgreSQL only, and outside transactions: inside
+    one, the commit is the caller's and keeps the server's setting. ``None``
+    where it does not apply. (SQLite in WAL mode with ``synchronous=normal``
+    makes every commit so already.)
+    """
+    database = unwrap(model._meta.database)
+    if isinstance(database, PostgresqlDatabase) and not database.in_transaction():
+        return _UNFLUSHED
+    return None
 
 
 def prepared(

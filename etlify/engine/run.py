@@ -596,6 +596,7 @@ class _Run:
                 for item, crm_id, _ in self.synced.values()
             },
             self.read_at,
+            updates_only=all(item.row.crm_id == crm_id for item, crm_id, _ in self.synced.values()),
         )
         by_row = {item.row.id: (item, crm_id) for item, crm_id, _ in self.synced.values()}
         for row_id in refused:

@@ -33,6 +33,7 @@ from ..sql import (
     insert_ignoring,
     prepared,
     returns_rows,
+    unflushed,
     update_returning,
 )
 from .deadlocks import retried_on_deadlock
@@ -295,13 +296,19 @@ class Scope:
         now = config.now()
         lease.until = _lease_until()
         claim = (lease.token, lease.until, resource_id, now)
+        lazily = unflushed(Sync)
+
+        def build(*args: Any) -> Any:
+            update = self._claim_one(*args)
+            return update if lazily is None else update.where(lazily)
+
         if returns_rows(Sync):  # the claim reads the row back itself
-            key = ("claim_one_returning", *self.key)
-            won = prepared(Sync, key, self._claim_one, claim, returning=CLAIMED).fetchall()
+            key = ("claim_one_returning", *self.key, lazily is None)
+            won = prepared(Sync, key, build, claim, returning=CLAIMED).fetchall()
             claimed = len(won)
         else:
             won = []
-            claimed = prepared(Sync, ("claim_one", *self.key), self._claim_one, claim).rowcount
+            claimed = prepared(Sync, ("claim_one", *self.key), build, claim).rowcount
         if not claimed:
             held = {"claim_token": lease.token, "claimed_until": lease.until}
             Sync.insert(self._new_row(resource_id, now, **held)).on_conflict_ignore().execute()
@@ -333,7 +340,11 @@ class Scope:
     # are free or held by the lease, and never move ``last_synced_at`` back.
 
     def confirm(
-        self, lease: Lease, synced: dict[int, dict[str, Any]], read_at: dt.datetime
+        self,
+        lease: Lease,
+        synced: dict[int, dict[str, Any]],
+        read_at: dt.datetime,
+        updates_only: bool = False,
     ) -> list[int]:
         """Store what the CRM confirmed: per row id ``crm_id``, ``last_digest`` (and more).
 
@@ -341,6 +352,9 @@ class Scope:
         the CRM now holds), though another worker's claim is left alone.
         Returns the row ids refused because their CRM id is already linked to
         another record synced to this object type (nothing is written to those).
+        ``updates_only``: every row already held its CRM id, so a confirmation
+        lost in a crash costs one repeated update; one row's may then commit
+        without waiting for the disk (:func:`~etlify.sql.unflushed`).
         """
         stored = {
             **CLEARED,
@@ -354,7 +368,8 @@ class Scope:
                 if len(rows) == 1:
                     [(row_id, values)] = rows.items()
                     values = {**stored, **_released(), **values}
-                    if _update_one(row_id, values, lease.token):
+                    lazily = unflushed(Sync) if updates_only else None
+                    if _update_one(row_id, values, lease.token, lazily):
                         return
                 elif _update_cases(rows, {**stored, **_released()}, lease.mine) == len(rows):
                     return
@@ -694,9 +709,10 @@ def crm_ids(object_type: str) -> dict[str, str]:
     return dict(query.tuples())
 
 
-def _update_one(row_id: int, values: dict[str, Any], token: str) -> int:
+def _update_one(row_id: int, values: dict[str, Any], token: str, also: Any = None) -> int:
     """UPDATE one row held by ``token`` to ``values``, its SQL compiled once per column set
-    (see :func:`~etlify.sql.prepared`). Returns the number of rows changed."""
+    (see :func:`~etlify.sql.prepared`). Returns the number of rows changed. ``also``:
+    :func:`~etlify.sql.unflushed`'s condition, added to the WHERE, or ``None``."""
     names = tuple(sorted(values))
     fields = [getattr(Sync, name) for name in names]
     args = [field.db_value(values[name]) for field, name in zip(fields, names)]
@@ -704,9 +720,11 @@ def _update_one(row_id: int, values: dict[str, Any], token: str) -> int:
     def build(*args: Any) -> Any:
         *new, row, holder = args
         update = Sync.update(dict(zip(fields, new)))
-        return update.where((Sync.id == row) & (Sync.claim_token == holder))
+        held = (Sync.id == row) & (Sync.claim_token == holder)
+        return update.where(held if also is None else held & also)
 
-    return prepared(Sync, ("update_one", names), build, (*args, row_id, token)).rowcount
+    key = ("update_one", names, also is None)
+    return prepared(Sync, key, build, (*args, row_id, token)).rowcount
 
 
 def _update_cases(
