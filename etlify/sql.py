@@ -204,8 +204,9 @@ def prepared(
     Peewee compiles a query's SQL anew on every execution, which costs more
     than running it for the one-row statements of a single sync. Here it is
     compiled once per database and ``key`` (which must name everything the
-    query's shape and constants depend on), from stand-in arguments; later
-    calls send that SQL with ``args`` as its parameters. ``args`` must be
+    query's shape and constants depend on, ``returning`` included), from
+    stand-in arguments; later calls send that SQL with ``args`` as its
+    parameters. ``args`` must be
     as the database takes them (no field converts them): text, numbers,
     datetimes or ``None``. A query whose shape may depend on an argument's
     value (``field == None`` compiles to ``IS NULL``) must not take it as an
@@ -217,7 +218,7 @@ def prepared(
     database = unwrap(model._meta.database)
     sql, params = prepared_sql(model, key, build, args)
     if returning:
-        sql += _returning(returning, database)
+        sql += _returning_once(database, key, returning)
     return database.execute_sql(sql, params)
 
 
@@ -233,16 +234,26 @@ def prepared_sql(
     return sql, [args[entry] if type(entry) is int else entry[0] for entry in template]
 
 
-def by_primary_key(model: Any, pk: Any) -> Any:
-    """``model.select().where(model's primary key == pk)``, as a raw query of the
-    one record (or none), its SQL compiled once per database and model."""
+def by_primary_key(model: Any, pk: Any) -> Any | None:
+    """The record of ``model`` whose primary key is ``pk``, or ``None``: what
+    ``model.get_or_none(primary key == pk)`` reads, with SQL compiled once per
+    database and model, and built as Peewee builds it (each column through its
+    field's ``python_value``, nothing dirty) without resolving the columns of
+    every answer anew."""
     field = model._meta.primary_key
 
     def build(value: Any) -> Any:
         return model.select().where(field == value)
 
     sql, params = prepared_sql(model, ("by_primary_key", model), build, (field.db_value(pk),))
-    return model.raw(sql, *params)
+    rows = unwrap(model._meta.database).execute_sql(sql, params).fetchall()
+    if not rows:
+        return None
+    # ``model.select()`` selects the model's sorted fields, in that order.
+    values = zip(model._meta.sorted_fields, rows[0])
+    record = model(__no_default__=1, **{f.name: f.python_value(value) for f, value in values})
+    record._dirty.clear()
+    return record
 
 
 def insert_ignoring(
@@ -363,6 +374,16 @@ def update_returning(query: Any, fields: Sequence[Any]) -> list[tuple]:
     database = unwrap(query.model._meta.database)
     sql, params = query.sql()
     return database.execute_sql(sql + _returning(fields, database), params).fetchall()
+
+
+def _returning_once(database: Any, key: Hashable, fields: Sequence[Any]) -> str:
+    """:func:`_returning` of ``fields`` for the query :func:`prepared` runs for ``key``,
+    built once per database and key."""
+    compiled = _PREPARED.setdefault(database, {})
+    clause = compiled.get(("returning", key))
+    if clause is None:
+        clause = compiled[("returning", key)] = _returning(fields, database)
+    return clause
 
 
 def _returning(fields: Sequence[Any], database: Any) -> str:

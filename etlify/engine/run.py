@@ -336,11 +336,11 @@ class _Run:
         """``{str(pk): record}`` of those of ``pks`` that exist, read now."""
         model = self.config.model
         if len(pks) == 1 and not self.config.prefetch:  # a single sync: its SQL compiled once
-            query = by_primary_key(model, pks[0])
-        else:
-            query = model.select().where(in_list(model._meta.primary_key, pks))
-            if self.config.prefetch:
-                query = prefetch(query, *self.config.prefetched_models())
+            record = by_primary_key(model, pks[0])
+            return {} if record is None else {str(record._pk): record}
+        query = model.select().where(in_list(model._meta.primary_key, pks))
+        if self.config.prefetch:
+            query = prefetch(query, *self.config.prefetched_models())
         return {str(record._pk): record for record in query}
 
     def _prepare(self, items: list[Item]) -> list[Item]:

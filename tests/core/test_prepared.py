@@ -191,14 +191,21 @@ def test_claiming_rows_this_lease_holds_extends_its_lease(any_app):
     assert Sync.get_by_id(row.id).claimed_until > T
 
 
-def test_a_record_read_by_primary_key_comes_with_its_fields_converted(any_app):
+def test_a_record_read_by_primary_key_comes_as_peewee_reads_it(any_app):
+    company = any_app.Company.create(name="Acme")
+    user = any_app.User.create(email="ada@example.com", first_name="Ada", company=company)
+
+    found = by_primary_key(any_app.User, user.id)
+
+    assert found.__data__ == any_app.User.get_by_id(user.id).__data__
+    assert isinstance(found.updated_at, dt.datetime) and not found._dirty
+    assert found.company.name == "Acme"
+
+
+def test_a_record_read_by_primary_key_is_none_when_no_row_has_that_key(any_app):
     user = any_app.User.create(email="ada@example.com", first_name="Ada")
 
-    [found] = by_primary_key(any_app.User, user.id)
-
-    assert (found.id, found.email, found.first_name) == (user.id, "ada@example.com", "Ada")
-    assert isinstance(found.updated_at, dt.datetime) and not found._dirty
-    assert list(by_primary_key(any_app.User, user.id + 1)) == []
+    assert by_primary_key(any_app.User, user.id + 1) is None
 
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="Connection.setlimit is Python 3.11+")
