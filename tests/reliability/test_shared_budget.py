@@ -36,6 +36,7 @@ def test_four_processes_on_one_redis_budget_use_it_without_429s(tmp_path, durati
     with private_redis() as redis:
         figures = run_scenario(redis.url, duration, workdir=str(tmp_path))
     assert figures["exit_codes"] == [0, 0, 0, 0]
+    assert figures["records_failed"] == {}, figures
     assert figures["throughput"] >= 0.9, figures
     assert figures["share_429"] <= 0.01, figures
 
@@ -47,6 +48,7 @@ def test_redis_stopped_mid_run_leaves_each_process_its_share(tmp_path, duration)
             redis.url, duration, workdir=str(tmp_path), redis_stop_at=duration / 2, redis=redis
         )
     assert figures["exit_codes"] == [0, 0, 0, 0]
+    assert figures["records_failed"] == {}, figures
     assert figures["share_429"] <= 0.05, figures
     assert figures["ok"] > 0
 
@@ -55,6 +57,7 @@ def test_four_processes_on_one_database_budget_stay_under_the_limit(tmp_path, du
     shared = f"sqlite:{tmp_path / 'budget.db'}"
     figures = run_scenario(shared, duration, workdir=str(tmp_path))
     assert figures["exit_codes"] == [0, 0, 0, 0]
+    assert figures["records_failed"] == {}, figures
     assert figures["share_429"] <= 0.01, figures
     assert figures["throughput"] >= 0.8, figures
 

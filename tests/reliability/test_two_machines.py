@@ -107,5 +107,6 @@ def test_two_machines_on_one_redis_budget_use_it_without_429s(machines, tmp_path
             None, duration, workdir=str(tmp_path), placements=placements, hubspot_host="0.0.0.0"
         )
     assert figures["exit_codes"] == [0, 0]
+    assert figures["records_failed"] == {}, figures
     assert figures["throughput"] >= 0.9, figures
     assert figures["share_429"] <= 0.01, figures
