@@ -250,8 +250,9 @@ def by_primary_key(model: Any, pk: Any) -> Any | None:
     if not rows:
         return None
     # ``model.select()`` selects the model's sorted fields, in that order.
-    values = zip(model._meta.sorted_fields, rows[0])
-    record = model(__no_default__=1, **{f.name: f.python_value(value) for f, value in values})
+    meta = model._meta
+    values = zip(meta.sorted_field_names, meta.sorted_fields, rows[0])
+    record = model(__no_default__=1, **{key: f.python_value(v) for key, f, v in values})
     record._dirty.clear()
     return record
 
