@@ -181,7 +181,7 @@ def run_scenario(
                     "--name",
                     str(n),
                     "--report",
-                    str(Path(workdir) / f"b8-{n}.json"),
+                    str(_report_of(workdir, n)),
                 ],
                 cwd=Path(__file__).resolve().parent.parent,
             )
@@ -201,7 +201,7 @@ def run_scenario(
     total = len(statuses)
     records_failed: Counter = Counter()
     for n in range(len(placements)):
-        report = Path(workdir) / f"b8-{n}.json"
+        report = _report_of(workdir, n)
         if report.exists():  # a crashed worker may have written none
             records_failed.update(json.loads(report.read_text()))
     return {
@@ -213,6 +213,11 @@ def run_scenario(
         "exit_codes": codes,
         "records_failed": dict(records_failed),
     }
+
+
+def _report_of(workdir: str, n: int) -> Path:
+    """Where worker ``n`` writes the records its syncs reported failed, by error kind."""
+    return Path(workdir) / f"b8-{n}.json"
 
 
 class private_redis:
@@ -326,7 +331,7 @@ def _worker(args: argparse.Namespace) -> int:
             ).execute()
     time.sleep(max(0.0, args.start - time.time()))
 
-    failures: list[BaseException] = []
+    crashes: list[BaseException] = []
     failed: Counter = Counter()  # {error kind: records}, across this process's threads
 
     def work(model: Any) -> None:
@@ -338,7 +343,7 @@ def _worker(args: argparse.Namespace) -> int:
                 if not stats["total"]:
                     time.sleep(0.05)
         except BaseException as error:  # reported by the exit status
-            failures.append(error)
+            crashes.append(error)
             raise
 
     threads = [threading.Thread(target=work, args=(model,)) for model in models]
@@ -348,7 +353,7 @@ def _worker(args: argparse.Namespace) -> int:
         thread.join()
     db.close()
     Path(args.report).write_text(json.dumps(dict(failed)))
-    return 1 if failures else 0
+    return 1 if crashes else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -206,12 +206,12 @@ def prepared(
     compiled once per database and ``key`` (which must name everything the
     query's shape and constants depend on, ``returning`` included), from
     stand-in arguments; later calls send that SQL with ``args`` as its
-    parameters. ``args`` must be
-    as the database takes them (no field converts them): text, numbers,
-    datetimes or ``None``. A query whose shape may depend on an argument's
-    value (``field == None`` compiles to ``IS NULL``) must not take it as an
-    argument. A query whose parameters do not come out as the stand-ins (a
-    number's is a number) or as constants is run as Peewee builds it, every time.
+    parameters. ``args`` must be as the database takes them (no field
+    converts them): text, numbers, datetimes or ``None``. A query whose
+    shape may depend on an argument's value (``field == None`` compiles to
+    ``IS NULL``) must not take it as an argument. A query whose parameters do
+    not come out as the stand-ins (a number's is a number) or as constants is
+    run as Peewee builds it, every time.
     ``returning`` (fields) ends an UPDATE with ``RETURNING`` those columns,
     where :func:`returns_rows`; the rows come as the driver gives them.
     """
@@ -380,7 +380,7 @@ def update_returning(query: Any, fields: Sequence[Any]) -> list[tuple]:
 def _returning_once(database: Any, key: Hashable, fields: Sequence[Any]) -> str:
     """:func:`_returning` of ``fields`` for the query :func:`prepared` runs for ``key``,
     built once per database and key."""
-    compiled = _PREPARED.setdefault(database, {})
+    compiled = _compiled_on(database)
     clause = compiled.get(("returning", key))
     if clause is None:
         clause = compiled[("returning", key)] = _returning(fields, database)
@@ -398,15 +398,21 @@ def _compiled(
     """``model``'s database, and the SQL and template :func:`prepared` runs for ``key``
     (compiled now if it was not yet); ``None`` in place of those when it cannot."""
     database = unwrap(model._meta.database)
-    compiled = _PREPARED.get(database)
-    if compiled is None:
-        compiled = _PREPARED.setdefault(database, {})
+    compiled = _compiled_on(database)
     found = compiled.get(key)
     if found is None:
         found = _compile(build, args)
         if found is not None:
             compiled[key] = found
     return database, found
+
+
+def _compiled_on(database: Any) -> dict[Hashable, Any]:
+    """The statements compiled for ``database`` so far (see :data:`_PREPARED`)."""
+    compiled = _PREPARED.get(database)
+    if compiled is None:
+        compiled = _PREPARED.setdefault(database, {})
+    return compiled
 
 
 def _compile(build: Callable[..., Any], args: Sequence[Any]) -> tuple[str, list[Any]] | None:
