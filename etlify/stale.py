@@ -205,23 +205,16 @@ class _Plan:
         own = _timestamp(model)
         if own is not None:
             signs.append(own >= synced_at)
-        joined: dict[str, Any] = {}
         weights = []
+        direct = [prefix for prefix in _prefixes(config) if not any(s.to_many for s in prefix)]
+        for number, group in enumerate(_by_first_step(direct)):
+            query, stamps, weight = _join_reached(query, model, group, database, number)
+            signs.extend(stamp >= synced_at for stamp in stamps)
+            if weight is not None:
+                weights.append(weight)
         for prefix in _prefixes(config):
             step = prefix[-1]
-            if not any(s.to_many for s in prefix):
-                # At most one row per record: join it once, in the main query.
-                source = joined[prefix[-2].key] if len(prefix) > 1 else model
-                node = joined[step.key] = step.model.alias()
-                query = query.join_from(
-                    source, node, JOIN.LEFT_OUTER, on=_link(step, source, node, database)
-                )
-                stamp = _timestamp(node)
-                if stamp is not None:
-                    signs.append(stamp >= synced_at)
-                if step.counted:
-                    weight = _weight(step, [node], database)
-                    weights.append(Case(None, [(_key(node).is_null(False), weight)], 0))
+            if prefix in direct:
                 continue
             exists, aliases = _correlated(model, prefix, database)
             stamp = _timestamp(aliases[-1])
@@ -251,6 +244,76 @@ def _prefixes(config: SyncConfig) -> list[tuple[Step, ...]]:
             for end in range(1, len(chain) + 1):
                 seen.setdefault(chain[end - 1].key, chain[:end])
     return list(seen.values())
+
+
+def _by_first_step(prefixes: list[tuple[Step, ...]]) -> list[list[tuple[Step, ...]]]:
+    """``prefixes`` grouped by their first step, each group shortest first."""
+    groups: dict[str, list[tuple[Step, ...]]] = {}
+    for prefix in prefixes:
+        groups.setdefault(prefix[0].key, []).append(prefix)
+    return list(groups.values())
+
+
+def _join_reached(
+    query: Any, model: Any, group: list[tuple[Step, ...]], database: Any, number: int
+) -> tuple[Any, list[Any], Any]:
+    """``query`` left-joined to the tables ``group`` reaches (path prefixes through
+    belongs-to steps alone, sharing their first step): at most one row of each per record.
+
+    Returns the joined query, the timestamp columns of those tables, and what
+    they add to the dependency signature (None when no step is counted).
+
+    One table is joined as it is. Two or more are first joined among
+    themselves in a derived table, one row per row of the first, holding
+    their timestamps and signature: each record then costs one lookup, and
+    the signature is mixed once per row of the first table rather than once
+    per record (SQLite would otherwise look up every table and mix every key
+    for each record).
+    """
+    first = group[0][0]
+    nodes: dict[str, Any] = {}
+    stamps, weights = [], []
+    for prefix in group:
+        step = prefix[-1]
+        node = nodes[step.key] = step.model.alias()
+        if len(prefix) == 1:
+            rows = node.select()
+        else:
+            source = nodes[prefix[-2].key]
+            rows = rows.join_from(
+                source, node, JOIN.LEFT_OUTER, on=_link(step, source, node, database)
+            )
+        stamp = _timestamp(node)
+        if stamp is not None:
+            stamps.append(stamp)
+        if step.counted:
+            weight = _weight(step, [node], database)
+            weights.append(weight if len(prefix) == 1 else _if_present(node, weight))
+    weight = reduce(operator.add, weights) if weights else None
+    if len(group) == 1:
+        node = nodes[first.key]
+        query = query.join_from(
+            model, node, JOIN.LEFT_OUTER, on=_link(first, model, node, database)
+        )
+        return query, stamps, None if weight is None else _if_present(node, weight)
+    link = getattr(nodes[first.key], first.field.name)
+    columns = [link.alias(first.field.name)]
+    columns += [stamp.alias(f"etlify_stamp_{n}") for n, stamp in enumerate(stamps)]
+    if weight is not None:
+        columns.append(weight.alias("etlify_signature"))
+    table = rows.select(*columns).alias(f"etlify_reached_{number}")
+    query = query.join_from(
+        model, table, JOIN.LEFT_OUTER, on=_link(first, model, table.c, database)
+    )
+    stamps = [getattr(table.c, f"etlify_stamp_{n}") for n in range(len(stamps))]
+    if weight is not None:
+        weight = fn.COALESCE(table.c.etlify_signature, 0)
+    return query, stamps, weight
+
+
+def _if_present(node: Any, weight: Any) -> Any:
+    """``weight`` where a left-joined ``node`` has a row, else 0."""
+    return Case(None, [(_key(node).is_null(False), weight)], 0)
 
 
 def _correlated(owner: Any, prefix: tuple[Step, ...], database: Any):
